@@ -1,0 +1,63 @@
+//! Assembling the application: Rampart's own endpoints and the middleware stack.
+//!
+//! [`own_routes`] holds Rampart's endpoints; the binary adds the proxy as the fallback
+//! and wraps the whole with [`layered`]. Tests build the same app through the same
+//! functions and drive it with `tower::ServiceExt::oneshot`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use http::StatusCode;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::health::{self, Readiness};
+use crate::middleware;
+use crate::request_id;
+
+/// Limits applied to Rampart's own endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    /// Maximum request body, enforced while reading.
+    pub body_limit: usize,
+    /// Maximum time a handler may take.
+    pub request_timeout: Duration,
+}
+
+/// Rampart's own endpoints that need no storage: health and readiness.
+pub fn own_routes(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(readiness)
+}
+
+/// Applies the per-endpoint limits (body size, handler time) to Rampart's own routes.
+/// Not applied to the proxy, which streams and has per-route limits.
+pub fn with_api_limits(router: Router, limits: ApiLimits) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(limits.body_limit))
+        // A handler that overruns is our failure, not the client's: 503, not 408.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+}
+
+/// Wraps `router` (own routes plus the proxy fallback) in the middleware every
+/// response passes through.
+pub fn layered(router: Router) -> Router {
+    router
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::envelope))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::access_log))
+        .layer(axum::middleware::from_fn(request_id::assign))
+}
+
+/// The fallback for paths nothing serves: 404 in the envelope.
+pub async fn not_found() -> crate::error::ApiError {
+    crate::error::ApiError::not_found()
+}

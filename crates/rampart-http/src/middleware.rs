@@ -1,0 +1,159 @@
+//! Middleware every response of Rampart's own endpoints passes through.
+//!
+//! Order, outermost first (see [`crate::app::layered`]): request id → access log →
+//! security headers → error envelope → panic catcher → handlers. The envelope sits
+//! inside the security headers so that error responses get them too, and outside the
+//! panic catcher so a panic still answers with the envelope.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderValue};
+
+use crate::error::{ApiError, PendingError, default_for_status, render_envelope};
+use crate::request_id::RequestId;
+
+/// Marks a response whose status and body come from an upstream: the envelope
+/// middleware leaves it alone (an upstream's own 404 page is the upstream's answer).
+#[derive(Debug, Clone, Copy)]
+pub struct Passthrough;
+
+/// Middleware: renders [`ApiError`]s — and any other error status without a body
+/// of ours — as the JSON envelope, and logs internal causes.
+pub async fn envelope(request: Request, next: Next) -> Response {
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    let response = next.run(request).await;
+    render_error(response, request_id.as_ref())
+}
+
+/// Turns a response carrying a [`PendingError`] (or an error status without one) into
+/// the envelope. Public so that other service stacks (the proxy) share it.
+pub fn render_error(mut response: Response, request_id: Option<&RequestId>) -> Response {
+    let id = request_id.map(RequestId::as_str).unwrap_or("");
+    if let Some(PendingError(err)) = response.extensions_mut().remove::<PendingError>() {
+        log_error(&err, id);
+        let body = err.envelope_json(id);
+        return with_json_body(response, body);
+    }
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<Passthrough>().is_none()
+    {
+        let (code, message) = default_for_status(status);
+        tracing::debug!(
+            request_id = id,
+            status = status.as_u16(),
+            code,
+            "error response"
+        );
+        return with_json_body(response, render_envelope(code, message, id));
+    }
+    response
+}
+
+fn log_error(err: &ApiError, request_id: &str) {
+    let status = err.status().as_u16();
+    match err.internal_cause() {
+        Some(cause) if status >= 500 => {
+            tracing::error!(request_id, status, code = err.code(), error = %cause, "request failed");
+        }
+        Some(cause) => {
+            tracing::debug!(request_id, status, code = err.code(), error = %cause, "request refused");
+        }
+        None => tracing::debug!(request_id, status, code = err.code(), "request refused"),
+    }
+}
+
+fn with_json_body(response: Response, body: Vec<u8>) -> Response {
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Handler for `tower_http::catch_panic`: a panic becomes a 500 envelope. The panic
+/// message goes to the log only.
+pub fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::internal(PanicError).into_response()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a handler panicked (see the preceding log line)")]
+struct PanicError;
+
+/// Headers set on every response of Rampart's own endpoints unless the handler set
+/// its own (the portal sets a nonce-based CSP, for example).
+///
+/// API responses are JSON and never need to load anything, so the CSP is the strictest
+/// possible; they may carry account data, so nothing is cached.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    ),
+    ("cache-control", "no-store"),
+];
+
+/// Middleware: applies [`SECURITY_HEADERS`] without overriding handler choices.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if response.extensions().get::<Passthrough>().is_some() {
+        // Proxied responses get the route's header policy in the proxy's respond().
+        return response;
+    }
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(*name) {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
+/// Middleware: one access-log line per request, always, whatever the outcome.
+///
+/// The query string is never logged: it is where careless clients put tokens.
+pub async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "rampart::access",
+        request_id,
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
