@@ -1,0 +1,605 @@
+//! The validated configuration.
+//!
+//! Every field has the type of what it means: a `SocketAddr`, a `Url`, a `Duration`, an
+//! `IpNet`, an enum. A `Config` can only be obtained from [`crate::load`] (or built by
+//! hand in tests), so code that receives one never re-checks it. Secrets are
+//! [`SecretString`] or [`MasterKey`], whose `Debug` is redacted, so `{:?}` of a whole
+//! `Config` is safe to log.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use rampart_crypto::SecretString;
+use rampart_crypto::master_key::MasterKey;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `dev` or `production`; decides defaults and whether guardrails fail or warn.
+    pub mode: Mode,
+    /// The config file that was read, if any.
+    pub source: Option<PathBuf>,
+    /// Where Rampart keeps its state (SQLite database, outbox, audit file defaults).
+    pub data_dir: PathBuf,
+    /// The external origin of Rampart (`https://auth.example.com/`), if configured.
+    pub public_url: Option<Url>,
+    /// The operator's master key and where it came from; `None` when none was given.
+    /// Use [`Config::master_key`], which applies the development fallback.
+    pub master_key: Option<MasterKeySource>,
+    /// The listener.
+    pub server: ServerConfig,
+    /// Log level and format.
+    pub logging: LoggingConfig,
+    /// The JSON secrets file, if any.
+    pub secrets: SecretsConfig,
+    /// The database.
+    pub storage: StorageConfig,
+    /// Redis, when configured.
+    pub redis: Option<RedisConfig>,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+    /// Browser sessions.
+    pub session: SessionConfig,
+    /// Authentication policy.
+    pub auth: AuthConfig,
+    /// Rampart's own access tokens.
+    pub jwt: JwtConfig,
+    /// Outgoing mail.
+    pub email: EmailConfig,
+    /// Development-only conveniences.
+    pub dev: DevConfig,
+    /// Upstreams by name.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Routes, in match order.
+    pub routes: Vec<RouteConfig>,
+}
+
+impl Config {
+    /// The master key to use: the operator's, or in dev mode the deterministic
+    /// development key. `None` only in production without a key, which the
+    /// `master_key.missing` guardrail refuses.
+    pub fn master_key(&self) -> Option<MasterKey> {
+        match (&self.master_key, self.mode) {
+            (Some(source), _) => Some(source.key.clone()),
+            (None, Mode::Dev) => Some(MasterKey::development()),
+            (None, Mode::Production) => None,
+        }
+    }
+
+    /// The database URL: `storage.url` when set, else the SQLite file
+    /// `<data_dir>/rampart.db`.
+    pub fn database_url(&self) -> SecretString {
+        match &self.storage.url {
+            Some(url) => url.value.clone(),
+            None => SecretString::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("rampart.db").display()
+            )),
+        }
+    }
+
+    /// Every secret that was resolved, by its dotted name, with its origin — for
+    /// `rampart doctor`. Values are not included.
+    pub fn secret_origins(&self) -> Vec<(&'static str, &SecretOrigin)> {
+        let mut out = Vec::new();
+        if let Some(key) = &self.master_key {
+            out.push(("master_key_hex", &key.origin));
+        }
+        if let Some(url) = &self.storage.url {
+            out.push(("storage.url", &url.origin));
+        }
+        if let Some(redis) = &self.redis {
+            out.push(("redis.url", &redis.url.origin));
+        }
+        if let Some(token) = &self.metrics.token {
+            out.push(("metrics.token", &token.origin));
+        }
+        if let Some(password) = self.email.smtp.as_ref().and_then(|s| s.password.as_ref()) {
+            out.push(("email.smtp.password", &password.origin));
+        }
+        out
+    }
+
+    /// Every secret file in use, labelled by the key that names it: the master key
+    /// file, `*_file` companions, the secrets file, the TLS key, upstream client keys
+    /// and the JWT signing key. Credentials from `$CREDENTIALS_DIRECTORY` are not
+    /// listed: systemd owns their modes.
+    pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        for (name, origin) in self.secret_origins() {
+            if let SecretOrigin::File(path) = origin {
+                let label = crate::secrets::companion_of(name).unwrap_or(name);
+                out.push((label.to_owned(), path.clone()));
+            }
+        }
+        if let Some(file) = &self.secrets.file {
+            out.push(("secrets.file".to_owned(), file.clone()));
+        }
+        if let Some(tls) = &self.server.tls {
+            out.push(("server.tls.key_path".to_owned(), tls.key_path.clone()));
+        }
+        for (name, upstream) in &self.upstreams {
+            if let Some(identity) = &upstream.client_cert {
+                out.push((
+                    format!("upstreams.{name}.client_key"),
+                    identity.key_path.clone(),
+                ));
+            }
+        }
+        if let Some(path) = &self.jwt.signing_key_path {
+            out.push(("jwt.signing_key_path".to_owned(), path.clone()));
+        }
+        out
+    }
+}
+
+/// Development or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Development: dev-only conveniences are allowed (and reported as warnings).
+    Dev,
+    /// Production: every guardrail is enforced at start.
+    #[default]
+    Production,
+}
+
+/// Where a secret's value came from. Paths are not secret and are shown by doctor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOrigin {
+    /// Written as a literal in the TOML config. `in_file` is true when that TOML was
+    /// read from a file, false when it was given as text (`from_toml_str`).
+    Inline {
+        /// Whether the TOML came from a file on disk.
+        in_file: bool,
+    },
+    /// From a `RAMPART_*` environment variable.
+    Env {
+        /// The variable's name.
+        var: String,
+    },
+    /// From the file named by the companion key (`storage.url_file`, `master_key_path`).
+    File(PathBuf),
+    /// From the JSON secrets file (`secrets.file`).
+    SecretsFile(PathBuf),
+    /// From systemd's `$CREDENTIALS_DIRECTORY`.
+    Credentials(PathBuf),
+}
+
+impl SecretOrigin {
+    /// Whether the value was written into the TOML config, where secrets do not belong.
+    pub fn is_inline(&self) -> bool {
+        matches!(self, Self::Inline { .. })
+    }
+}
+
+/// Where the value came from, for doctor's report: `the config file`,
+/// `$RAMPART_STORAGE_URL`, `file /run/secrets/db-url`, ...
+impl fmt::Display for SecretOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inline { in_file: true } => f.write_str("the config file"),
+            Self::Inline { in_file: false } => f.write_str("the config text"),
+            Self::Env { var } => write!(f, "${var}"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::SecretsFile(path) => write!(f, "secrets file {}", path.display()),
+            Self::Credentials(path) => write!(f, "credential {}", path.display()),
+        }
+    }
+}
+
+/// A secret string and where it came from.
+#[derive(Debug, Clone)]
+pub struct ResolvedSecret {
+    /// The value; `Debug` prints `[redacted]`.
+    pub value: SecretString,
+    /// Its source.
+    pub origin: SecretOrigin,
+}
+
+/// The operator's master key and where it came from.
+#[derive(Debug, Clone)]
+pub struct MasterKeySource {
+    /// The key; `Debug` prints `[redacted]`.
+    pub key: MasterKey,
+    /// Its source.
+    pub origin: SecretOrigin,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address of the main listener.
+    pub listen: SocketAddr,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Most concurrent connections.
+    pub max_connections: NonZeroU32,
+    /// Time allowed to receive the request head (slowloris defence).
+    pub header_read_timeout: Duration,
+    /// Time allowed for a whole request.
+    pub request_timeout: Duration,
+    /// Idle time before a keep-alive connection is closed.
+    pub keep_alive_timeout: Duration,
+    /// Largest request head in bytes.
+    pub max_header_bytes: u64,
+    /// Most request headers.
+    pub max_headers: NonZeroUsize,
+    /// Default largest request body in bytes.
+    pub body_limit: u64,
+    /// Time in-flight requests get to finish on shutdown.
+    pub shutdown_grace: Duration,
+    /// Direct TLS, when configured.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key (mode-checked).
+    pub key_path: PathBuf,
+    /// Lowest TLS version accepted.
+    pub min_version: TlsVersion,
+}
+
+/// Lowest accepted TLS version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    #[serde(rename = "1.2")]
+    V1_2,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    /// A validated `tracing` filter.
+    pub level: LogFilter,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// A `tracing` filter that was checked: a level, or comma-separated `target=level`
+/// directives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(pub(crate) String);
+
+impl LogFilter {
+    /// The filter text, for `EnvFilter::try_new`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Default)]
+pub struct SecretsConfig {
+    /// The JSON secrets file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Which database.
+    pub backend: StorageBackend,
+    /// The database URL; `None` means the SQLite default (see
+    /// [`Config::database_url`]). Always `Some` for PostgreSQL.
+    pub url: Option<ResolvedSecret>,
+    /// Largest pool size.
+    pub max_connections: NonZeroU32,
+    /// Connections kept open.
+    pub min_connections: u32,
+    /// Time to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+    /// SQLite busy timeout.
+    pub busy_timeout: Duration,
+}
+
+/// Database backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    /// Embedded single-node SQLite.
+    #[default]
+    Sqlite,
+    /// PostgreSQL, for replicas.
+    Postgres,
+}
+
+/// `[redis]`, present when `redis.url` is set.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// The Redis URL.
+    pub url: ResolvedSecret,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Time to wait for a reply before falling back to local state.
+    pub response_timeout: Duration,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Whether `/metrics` is served.
+    pub enabled: bool,
+    /// A separate listener for `/metrics`; `None` serves it on the main listener.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token required on `/metrics`.
+    pub token: Option<ResolvedSecret>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Write audit records to the database.
+    pub database: bool,
+    /// Also write them as JSON lines to this file.
+    pub path: Option<PathBuf>,
+    /// Sign a checkpoint after this many records.
+    pub checkpoint_every: NonZeroU32,
+    /// ...or after this much time.
+    pub checkpoint_interval: Duration,
+    /// Records buffered before writers wait.
+    pub queue_capacity: NonZeroUsize,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Set `Secure` on the session cookie.
+    pub cookie_secure: bool,
+    /// The cookie's `SameSite`.
+    pub same_site: SameSite,
+    /// The cookie's `Domain`, lower-case.
+    pub domain: Option<String>,
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after login regardless of use.
+    pub absolute_timeout: Duration,
+}
+
+/// Cookie `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SameSite {
+    /// Sent on top-level navigations from other sites.
+    #[default]
+    Lax,
+    /// Never sent cross-site.
+    Strict,
+    /// Always sent; requires `Secure`.
+    None,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Who may create an account.
+    pub registration: Registration,
+    /// Accept access tokens in the query string (leaks them to logs and referrers).
+    pub danger_accept_query_tokens: bool,
+}
+
+/// Registration policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Anyone may register.
+    Open,
+    /// Only holders of an invite.
+    #[default]
+    InviteOnly,
+    /// Only admins create accounts.
+    Closed,
+}
+
+/// `[jwt]`.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Ed25519 PKCS#8 PEM signing key file (mode-checked), when keys are file-based.
+    pub signing_key_path: Option<PathBuf>,
+    /// Generate a fresh in-memory key at each start (dev only).
+    pub danger_ephemeral_keys: bool,
+}
+
+/// `[email]`.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// How mail leaves.
+    pub transport: EmailTransport,
+    /// `From` address.
+    pub from: Option<String>,
+    /// Where the outbox transport writes mail.
+    pub outbox_path: PathBuf,
+    /// The SMTP relay; `None` when `email.smtp.host` is not set (mail disabled unless
+    /// the outbox is used).
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// Mail transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTransport {
+    /// Send through `[email.smtp]`.
+    #[default]
+    Smtp,
+    /// Write to a file (dev only).
+    Outbox,
+}
+
+/// `[email.smtp]`.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Relay host.
+    pub host: String,
+    /// Relay port.
+    pub port: NonZeroU16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// Login user.
+    pub username: Option<String>,
+    /// Login password.
+    pub password: Option<ResolvedSecret>,
+    /// Time allowed per SMTP exchange.
+    pub timeout: Duration,
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (local relays only).
+    None,
+}
+
+/// `[dev]`.
+#[derive(Debug, Clone, Default)]
+pub struct DevConfig {
+    /// Authenticate every request as this user.
+    pub simulate_user: Option<String>,
+}
+
+/// `[upstreams.<name>]`.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Base URL (http or https).
+    pub url: Url,
+    /// `plain` or `tls`.
+    pub mode: UpstreamMode,
+    /// CA bundle the upstream's certificate must chain to (`tls` mode).
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate for mTLS.
+    pub client_cert: Option<ClientIdentity>,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Time to wait for response bytes.
+    pub read_timeout: Duration,
+    /// Idle pooled connections are closed after this.
+    pub pool_idle_timeout: Duration,
+    /// Idle connections kept per host.
+    pub pool_max_idle: usize,
+    /// Speak HTTP/2 to the upstream.
+    pub http2: bool,
+    /// Skip certificate verification.
+    pub danger_accept_invalid_certs: bool,
+}
+
+/// How Rampart connects to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamMode {
+    /// As the URL says: `http://`, or `https://` verified against the system roots.
+    #[default]
+    Plain,
+    /// `https://` verified against `ca_cert` only, optionally with a client certificate.
+    Tls,
+}
+
+/// A client certificate and its key, which only make sense together.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key (mode-checked).
+    pub key_path: PathBuf,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Unique name.
+    pub name: String,
+    /// Exact host to match, lower-case.
+    pub host: Option<String>,
+    /// Path prefix to match; starts with `/`.
+    pub path_prefix: String,
+    /// Name of the upstream; always one of [`Config::upstreams`].
+    pub upstream: String,
+    /// Authentication requirement.
+    pub auth: RouteAuth,
+    /// Remove `path_prefix` before forwarding.
+    pub strip_prefix: bool,
+    /// Body limit overriding `server.body_limit`.
+    pub body_limit: Option<u64>,
+    /// CORS policy; `None` answers no CORS.
+    pub cors: Option<CorsConfig>,
+}
+
+/// A route's authentication requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAuth {
+    /// No authentication.
+    Public,
+    /// Identity passed on when present.
+    Optional,
+    /// Unauthenticated requests are refused.
+    #[default]
+    Required,
+}
+
+/// `[routes.cors]`.
+#[derive(Debug, Clone)]
+pub struct CorsConfig {
+    /// Allowed origins.
+    pub allow_origins: Vec<CorsOrigin>,
+    /// Send `Access-Control-Allow-Credentials: true`. Never together with
+    /// [`CorsOrigin::Any`].
+    pub allow_credentials: bool,
+    /// Allowed methods, upper-case.
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers, lower-case.
+    pub allow_headers: Vec<String>,
+    /// Response headers exposed to scripts, lower-case.
+    pub expose_headers: Vec<String>,
+    /// Preflight cache lifetime.
+    pub max_age: Duration,
+}
+
+/// One allowed CORS origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigin {
+    /// `*`: any origin, only without credentials.
+    Any,
+    /// An exact origin `scheme://host[:port]`, lower-case.
+    Exact(String),
+}

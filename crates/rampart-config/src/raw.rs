@@ -1,0 +1,548 @@
+//! The configuration as written: TOML shapes, defaults, documentation.
+//!
+//! These structs are the single source of the schema. `schemars` turns them (and their
+//! `///` comments) into the JSON schema that the schema check, the environment
+//! overrides and `docs/CONFIG.md` are derived from. Values that need parsing
+//! (durations, sizes, addresses, URLs) stay strings here and are parsed in
+//! `validate`, where every failure can be reported with its key. Secrets are
+//! [`SecretString`] from the moment serde sees them.
+//!
+//! `x-kind` annotates what a string means, for the reference docs; `x-default`
+//! describes a default that depends on other settings.
+
+use std::collections::BTreeMap;
+use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use rampart_crypto::SecretString;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::{
+    EmailTransport, LogFormat, Mode, Registration, RouteAuth, SameSite, SmtpTls, StorageBackend,
+    TlsVersion, UpstreamMode,
+};
+
+/// Rampart's configuration file.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConfig {
+    /// `dev` enables dev-only conveniences (reported as warnings); `production` refuses them at start.
+    pub mode: Mode,
+    /// Directory for Rampart's state: the SQLite database, the mail outbox, key files written by `rampart init`.
+    #[schemars(extend("x-kind" = "path", "x-default" = "production: `/var/lib/rampart`; dev: `./rampart-data`"))]
+    pub data_dir: Option<PathBuf>,
+    /// External origin of Rampart (`https://auth.example.com`), used for links, redirects and cookie/origin checks. http or https, no path, no query.
+    #[schemars(extend("x-kind" = "URL"))]
+    pub public_url: Option<String>,
+    /// The 32-byte master key as 64 hex characters. Never write it in the config file; use the env var, a secrets source or `master_key_path`.
+    #[schemars(with = "Option<String>", extend("x-kind" = "secret"))]
+    pub master_key_hex: Option<SecretString>,
+    /// File holding the master key as 64 hex characters (mode 0600, owned by Rampart's user or root).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub master_key_path: Option<PathBuf>,
+    /// The main listener.
+    pub server: RawServer,
+    /// Logging.
+    pub logging: RawLogging,
+    /// The JSON secrets file.
+    pub secrets: RawSecrets,
+    /// The database.
+    pub storage: RawStorage,
+    /// Redis (optional).
+    pub redis: RawRedis,
+    /// The Prometheus endpoint.
+    pub metrics: RawMetrics,
+    /// The audit log.
+    pub audit: RawAudit,
+    /// Browser sessions.
+    pub session: RawSession,
+    /// Authentication policy.
+    pub auth: RawAuth,
+    /// Rampart's own access tokens.
+    pub jwt: RawJwt,
+    /// Outgoing mail.
+    pub email: RawEmail,
+    /// Development-only conveniences.
+    pub dev: RawDev,
+    /// Upstream services by name (`[a-z0-9_-]+`).
+    pub upstreams: BTreeMap<String, RawUpstream>,
+    /// Routes, matched in order.
+    pub routes: Vec<RawRoute>,
+}
+
+/// `[server]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawServer {
+    /// Address of the main listener, `IP:PORT`. Anything but loopback needs `server.tls` or `server.trusted_proxies` in production.
+    #[schemars(extend("x-kind" = "socket address"))]
+    pub listen: String,
+    /// Proxies (CIDRs or bare IPs) whose `X-Forwarded-*`, `Forwarded` and `CF-Connecting-IP` headers are believed.
+    #[schemars(extend("x-kind" = "list of CIDRs"))]
+    pub trusted_proxies: Vec<String>,
+    /// Most concurrent client connections.
+    pub max_connections: NonZeroU32,
+    /// Time allowed to receive a request's headers (slowloris defence).
+    #[schemars(extend("x-kind" = "duration"))]
+    pub header_read_timeout: String,
+    /// Time allowed for a whole request, upstream included.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub request_timeout: String,
+    /// Idle time before a keep-alive connection is closed.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub keep_alive_timeout: String,
+    /// Largest request head (request line and headers); at least 1KiB.
+    #[schemars(extend("x-kind" = "size"))]
+    pub max_header_bytes: String,
+    /// Most request headers.
+    pub max_headers: NonZeroUsize,
+    /// Default largest request body; routes may override it.
+    #[schemars(extend("x-kind" = "size"))]
+    pub body_limit: String,
+    /// Time in-flight requests get to finish on shutdown.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub shutdown_grace: String,
+    /// Direct TLS termination (optional).
+    pub tls: Option<RawTls>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9171".to_owned(),
+            trusted_proxies: Vec::new(),
+            max_connections: NonZeroU32::new(10_000).unwrap_or(NonZeroU32::MIN),
+            header_read_timeout: "10s".to_owned(),
+            request_timeout: "60s".to_owned(),
+            keep_alive_timeout: "75s".to_owned(),
+            max_header_bytes: "32KiB".to_owned(),
+            max_headers: NonZeroUsize::new(100).unwrap_or(NonZeroUsize::MIN),
+            body_limit: "1MiB".to_owned(),
+            shutdown_grace: "30s".to_owned(),
+            tls: None,
+        }
+    }
+}
+
+/// `[server.tls]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    /// PEM certificate chain; reloaded on SIGHUP.
+    #[schemars(extend("x-kind" = "path"))]
+    pub cert_path: PathBuf,
+    /// PEM private key (mode 0600, owned by Rampart's user or root).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub key_path: PathBuf,
+    /// Lowest TLS version accepted: `1.2` or `1.3`.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+}
+
+/// `[logging]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLogging {
+    /// A level (`trace`, `debug`, `info`, `warn`, `error`, `off`) or comma-separated directives such as `info,rampart_http=debug`.
+    #[schemars(extend("x-kind" = "log filter"))]
+    pub level: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// `[secrets]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSecrets {
+    /// A JSON object mapping dotted secret names (`"storage.url"`) to values (mode 0600).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub file: Option<PathBuf>,
+}
+
+/// `[storage]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawStorage {
+    /// `sqlite` (embedded, single node) or `postgres` (replicas).
+    pub backend: StorageBackend,
+    /// Database URL. Required for postgres (`postgres://user:pass@host/db?sslmode=verify-full`); for sqlite it overrides the default file.
+    #[schemars(with = "Option<String>", extend("x-kind" = "secret", "x-default" = "sqlite: `sqlite://<data_dir>/rampart.db`"))]
+    pub url: Option<SecretString>,
+    /// File holding `storage.url` (mode 0600).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub url_file: Option<PathBuf>,
+    /// Largest connection pool.
+    pub max_connections: NonZeroU32,
+    /// Connections kept open; at most `max_connections`.
+    pub min_connections: u32,
+    /// Time to wait for a pooled connection.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub acquire_timeout: String,
+    /// SQLite only: time to wait on a locked database.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub busy_timeout: String,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Sqlite,
+            url: None,
+            url_file: None,
+            max_connections: NonZeroU32::new(16).unwrap_or(NonZeroU32::MIN),
+            min_connections: 1,
+            acquire_timeout: "5s".to_owned(),
+            busy_timeout: "5s".to_owned(),
+        }
+    }
+}
+
+/// `[redis]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawRedis {
+    /// Redis URL (`redis://` or `rediss://`); absent means no Redis (rate limits and caches stay in memory).
+    #[schemars(with = "Option<String>", extend("x-kind" = "secret"))]
+    pub url: Option<SecretString>,
+    /// File holding `redis.url` (mode 0600).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub url_file: Option<PathBuf>,
+    /// Time to connect.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub connect_timeout: String,
+    /// Time to wait for a reply before falling back to local state.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub response_timeout: String,
+}
+
+impl Default for RawRedis {
+    fn default() -> Self {
+        Self {
+            url: None,
+            url_file: None,
+            connect_timeout: "2s".to_owned(),
+            response_timeout: "500ms".to_owned(),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawMetrics {
+    /// Serve Prometheus `/metrics`.
+    pub enabled: bool,
+    /// Separate listener for `/metrics` (`IP:PORT`); absent serves it on the main listener.
+    #[schemars(extend("x-kind" = "socket address"))]
+    pub listen: Option<String>,
+    /// Bearer token required on `/metrics` (at least 32 characters).
+    #[schemars(with = "Option<String>", extend("x-kind" = "secret"))]
+    pub token: Option<SecretString>,
+    /// File holding `metrics.token` (mode 0600).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawAudit {
+    /// Write audit records to the database.
+    pub database: bool,
+    /// Also append them as JSON lines to this file.
+    #[schemars(extend("x-kind" = "path"))]
+    pub path: Option<PathBuf>,
+    /// Sign a hash-chain checkpoint after this many records.
+    pub checkpoint_every: NonZeroU32,
+    /// ...or after this much time, whichever comes first.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub checkpoint_interval: String,
+    /// Records buffered in memory before writers wait.
+    pub queue_capacity: NonZeroUsize,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            database: true,
+            path: None,
+            checkpoint_every: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
+            checkpoint_interval: "5m".to_owned(),
+            queue_capacity: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+        }
+    }
+}
+
+/// `[session]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSession {
+    /// Mark the session cookie `Secure`. `false` is for plain-HTTP development only.
+    pub cookie_secure: bool,
+    /// Cookie `SameSite`: `lax`, `strict` or `none` (`none` requires `cookie_secure`).
+    pub same_site: SameSite,
+    /// Cookie `Domain`, to share the session with subdomains; absent keeps the cookie host-only (`__Host-` prefix).
+    pub domain: Option<String>,
+    /// A session unused this long ends.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub idle_timeout: String,
+    /// A session ends this long after login, used or not; at least `idle_timeout`.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub absolute_timeout: String,
+}
+
+impl Default for RawSession {
+    fn default() -> Self {
+        Self {
+            cookie_secure: true,
+            same_site: SameSite::Lax,
+            domain: None,
+            idle_timeout: "30m".to_owned(),
+            absolute_timeout: "12h".to_owned(),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawAuth {
+    /// Who may create an account: `open`, `invite_only` or `closed`.
+    pub registration: Registration,
+    /// Accept access tokens in the query string. Tokens in URLs leak into logs and `Referer`; dev only.
+    pub danger_accept_query_tokens: bool,
+}
+
+/// `[jwt]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawJwt {
+    /// `iss` of Rampart's tokens.
+    #[schemars(extend("x-default" = "the origin of `public_url`, else `rampart`"))]
+    pub issuer: Option<String>,
+    /// `aud` of Rampart's tokens.
+    pub audience: String,
+    /// Access token lifetime.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub access_ttl: String,
+    /// Ed25519 PKCS#8 PEM signing key file (mode 0600); absent keeps the keyring in the database, sealed by the master key.
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub signing_key_path: Option<PathBuf>,
+    /// Sign with a fresh in-memory key each start: every restart logs everybody out. Dev only.
+    pub danger_ephemeral_keys: bool,
+}
+
+impl Default for RawJwt {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: "rampart".to_owned(),
+            access_ttl: "15m".to_owned(),
+            signing_key_path: None,
+            danger_ephemeral_keys: false,
+        }
+    }
+}
+
+/// `[email]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawEmail {
+    /// `smtp`, or `outbox` to write mail to a file instead (dev only).
+    pub transport: EmailTransport,
+    /// `From` address of Rampart's mail; required when SMTP is configured.
+    pub from: Option<String>,
+    /// File the outbox transport appends mail to.
+    #[schemars(extend("x-kind" = "path", "x-default" = "`<data_dir>/outbox`"))]
+    pub outbox_path: Option<PathBuf>,
+    /// The SMTP relay.
+    pub smtp: RawSmtp,
+}
+
+/// `[email.smtp]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSmtp {
+    /// Relay host name; absent means SMTP is not configured (no mail is sent).
+    pub host: Option<String>,
+    /// Relay port.
+    pub port: NonZeroU16,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (local relays only).
+    pub tls: SmtpTls,
+    /// Login user name.
+    pub username: Option<String>,
+    /// Login password.
+    #[schemars(with = "Option<String>", extend("x-kind" = "secret"))]
+    pub password: Option<SecretString>,
+    /// File holding `email.smtp.password` (mode 0600).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub password_file: Option<PathBuf>,
+    /// Time allowed per SMTP exchange.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub timeout: String,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: NonZeroU16::new(587).unwrap_or(NonZeroU16::MIN),
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            timeout: "10s".to_owned(),
+        }
+    }
+}
+
+/// `[dev]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawDev {
+    /// Authenticate every request as this user, admin pages included. Dev only.
+    pub simulate_user: Option<String>,
+}
+
+/// `[upstreams.<name>]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    /// Base URL, `http://` or `https://`; may carry a base path, no query or credentials.
+    #[schemars(extend("x-kind" = "URL"))]
+    pub url: String,
+    /// `plain` (as the URL says, https verified against system roots) or `tls` (https verified against `ca_cert`, optional client certificate).
+    #[serde(default)]
+    pub mode: UpstreamMode,
+    /// PEM CA bundle the upstream certificate must chain to; required in `tls` mode.
+    #[schemars(extend("x-kind" = "path"))]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for mTLS; needs `client_key`.
+    #[schemars(extend("x-kind" = "path"))]
+    pub client_cert: Option<PathBuf>,
+    /// PEM client private key (mode 0600); needs `client_cert`.
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub client_key: Option<PathBuf>,
+    /// Time to connect.
+    #[serde(default = "default_upstream_connect")]
+    #[schemars(extend("x-kind" = "duration"))]
+    pub connect_timeout: String,
+    /// Time to wait for response bytes.
+    #[serde(default = "default_upstream_read")]
+    #[schemars(extend("x-kind" = "duration"))]
+    pub read_timeout: String,
+    /// Idle pooled connections are closed after this.
+    #[serde(default = "default_upstream_pool_idle")]
+    #[schemars(extend("x-kind" = "duration"))]
+    pub pool_idle_timeout: String,
+    /// Idle connections kept per upstream host.
+    #[serde(default = "default_upstream_pool_max_idle")]
+    pub pool_max_idle: usize,
+    /// Speak HTTP/2 to the upstream.
+    #[serde(default)]
+    pub http2: bool,
+    /// Skip verification of the upstream certificate. Anyone on the path can impersonate the upstream.
+    #[serde(default)]
+    pub danger_accept_invalid_certs: bool,
+}
+
+fn default_upstream_connect() -> String {
+    "5s".to_owned()
+}
+
+fn default_upstream_read() -> String {
+    "60s".to_owned()
+}
+
+fn default_upstream_pool_idle() -> String {
+    "90s".to_owned()
+}
+
+fn default_upstream_pool_max_idle() -> usize {
+    64
+}
+
+/// `[[routes]]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    /// Unique name, used in logs, metrics and audit records.
+    pub name: String,
+    /// Exact host to match (no port, case-insensitive); absent matches any host.
+    pub host: Option<String>,
+    /// Path prefix to match, starting with `/`; matched after path normalization.
+    #[serde(default = "default_path_prefix")]
+    pub path_prefix: String,
+    /// Name of the upstream in `[upstreams]` that receives the requests.
+    pub upstream: String,
+    /// `public`, `optional` (identity passed when present) or `required`.
+    #[serde(default)]
+    pub auth: RouteAuth,
+    /// Remove `path_prefix` from the path before forwarding.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Largest request body on this route, overriding `server.body_limit`.
+    #[schemars(extend("x-kind" = "size"))]
+    pub body_limit: Option<String>,
+    /// Cross-origin policy; absent sends no CORS headers.
+    pub cors: Option<RawCors>,
+}
+
+fn default_path_prefix() -> String {
+    "/".to_owned()
+}
+
+/// `[routes.cors]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCors {
+    /// Exact origins `scheme://host[:port]` (e.g. `https://app.example.com`, `tauri://localhost`), or `*` without credentials. `null` is never accepted.
+    pub allow_origins: Vec<String>,
+    /// Allow cookies and `Authorization` on cross-origin requests; needs explicit origins.
+    pub allow_credentials: bool,
+    /// Methods allowed cross-origin.
+    pub allow_methods: Vec<String>,
+    /// Request headers allowed cross-origin.
+    pub allow_headers: Vec<String>,
+    /// Response headers scripts may read.
+    pub expose_headers: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub max_age: String,
+}
+
+impl Default for RawCors {
+    fn default() -> Self {
+        Self {
+            allow_origins: Vec::new(),
+            allow_credentials: false,
+            allow_methods: ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .map(str::to_owned)
+                .to_vec(),
+            allow_headers: Vec::new(),
+            expose_headers: Vec::new(),
+            max_age: "10m".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `RAMPART_*` variables override every key, and unknown ones are refused.
+
+use rampart_config::{Mode, RESERVED_ENV_VARS, SecretOrigin, from_toml_str};
+
+use crate::{KEY_HEX, env, load_env_err, problem};
+
+#[test]
+fn documented_examples_override_the_file() {
+    let config = from_toml_str(
+        "[server]\nlisten = \"127.0.0.1:1\"\n[logging]\nlevel = \"warn\"\n",
+        &env(&[
+            ("RAMPART_SERVER_LISTEN", "127.0.0.1:9999"),
+            ("RAMPART_LOGGING_LEVEL", "debug"),
+            ("RAMPART_MODE", "dev"),
+            ("RAMPART_STORAGE_URL", "sqlite:///tmp/x.db"),
+            ("RAMPART_MASTER_KEY_HEX", KEY_HEX),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.server.listen.port(), 9999);
+    assert_eq!(config.logging.level.as_str(), "debug");
+    assert_eq!(config.mode, Mode::Dev);
+    let url = config.storage.url.as_ref().unwrap();
+    assert_eq!(
+        url.origin,
+        SecretOrigin::Env {
+            var: "RAMPART_STORAGE_URL".to_owned()
+        }
+    );
+    assert_eq!(
+        config.master_key.as_ref().unwrap().origin,
+        SecretOrigin::Env {
+            var: "RAMPART_MASTER_KEY_HEX".to_owned()
+        }
+    );
+}
+
+#[test]
+fn lists_integers_and_booleans_are_parsed_by_type() {
+    let config = from_toml_str(
+        "",
+        &env(&[
+            ("RAMPART_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+            ("RAMPART_SERVER_MAX_CONNECTIONS", "42"),
+            ("RAMPART_METRICS_ENABLED", "false"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.server.trusted_proxies.len(), 2);
+    assert_eq!(config.server.max_connections.get(), 42);
+    assert!(!config.metrics.enabled);
+}
+
+#[test]
+fn named_upstreams_and_indexed_routes() {
+    let text = r#"
+        [upstreams.billing-api]
+        url = "http://127.0.0.1:3000"
+        [[routes]]
+        name = "billing"
+        upstream = "billing-api"
+    "#;
+    let config = from_toml_str(
+        text,
+        &env(&[
+            ("RAMPART_UPSTREAMS_BILLING_API_URL", "http://127.0.0.1:4000"),
+            ("RAMPART_ROUTES_0_AUTH", "public"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.upstreams["billing-api"].url.port(), Some(4000));
+    assert_eq!(config.routes[0].auth, rampart_config::RouteAuth::Public);
+}
+
+#[test]
+fn unknown_variables_are_errors_naming_them() {
+    let err = load_env_err(
+        "",
+        &[
+            ("RAMPART_SERVER_LISTN", "127.0.0.1:1"),
+            ("RAMPART_NONSENSE", "1"),
+            ("RAMPART_UPSTREAMS_NOPE_URL", "http://x"),
+        ],
+    );
+    let p = problem(&err, "RAMPART_SERVER_LISTN");
+    assert!(
+        p.message.contains("did you mean RAMPART_SERVER_LISTEN?"),
+        "{}",
+        p.message
+    );
+    assert!(p.value.is_none());
+    problem(&err, "RAMPART_NONSENSE");
+    assert!(
+        problem(&err, "RAMPART_UPSTREAMS_NOPE_URL")
+            .fix
+            .contains("define them in the file")
+    );
+}
+
+#[test]
+fn reserved_and_foreign_variables_are_ignored() {
+    assert!(RESERVED_ENV_VARS.contains(&"RAMPART_CONFIG"));
+    let config = from_toml_str(
+        "",
+        &env(&[
+            ("RAMPART_CONFIG", "/etc/rampart/rampart.toml"),
+            ("PATH", "/usr/bin"),
+            ("RAMPART_SERVER_LISTEN", ""),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.server.listen.port(),
+        9171,
+        "empty variables do not override"
+    );
+}
+
+#[test]
+fn env_values_are_validated_like_file_values() {
+    let err = load_env_err(
+        "",
+        &[
+            ("RAMPART_SERVER_LISTEN", "localhost:abc"),
+            ("RAMPART_SERVER_MAX_CONNECTIONS", "many"),
+            ("RAMPART_MODE", "prod"),
+        ],
+    );
+    assert_eq!(
+        problem(&err, "server.listen").message,
+        "not a socket address"
+    );
+    let p = problem(&err, "RAMPART_SERVER_MAX_CONNECTIONS");
+    assert!(p.message.contains("not a whole number"));
+    assert!(
+        problem(&err, "mode")
+            .message
+            .contains("did you mean \"production\"")
+    );
+}
+
+#[test]
+fn secret_env_values_are_never_shown() {
+    let err = load_env_err("", &[("RAMPART_STORAGE_URL", "mysql://root:hunter2@db/x")]);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
