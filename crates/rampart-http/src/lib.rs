@@ -16,6 +16,7 @@ pub mod health;
 pub mod middleware;
 pub mod request_id;
 pub mod server;
+pub mod tls;
 
 pub use error::ApiError;
 pub use request_id::RequestId;
