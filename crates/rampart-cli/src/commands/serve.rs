@@ -1,0 +1,51 @@
+//! `rampart serve`.
+
+use std::process::ExitCode;
+
+use crate::cli::ServeArgs;
+use crate::run::{self, StartRefused};
+use crate::signals::{SignalAction, Signals};
+
+use super::{config_failed, exit, load_config};
+
+/// Loads the configuration, starts the server, and runs until SIGTERM/SIGINT, then
+/// drains in-flight requests and exits 0.
+pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match load_config(&args.config, None) {
+        Ok(config) => config,
+        Err(error) => return Ok(config_failed(&error)),
+    };
+    crate::logging::init(&config.logging);
+    let mut signals = Signals::install()?;
+    let running = match run::start(config, None).await {
+        Ok(running) => running,
+        Err(error) => {
+            if let Some(refused) = error.downcast_ref::<StartRefused>() {
+                eprintln!("{refused}:");
+                for check in &refused.failures {
+                    eprintln!(
+                        "  - [{}] {}\n    fix: {}",
+                        check.id, check.finding, check.fix
+                    );
+                }
+                return Ok(ExitCode::from(exit::CONFIG));
+            }
+            return Err(error);
+        }
+    };
+    loop {
+        match signals.next().await {
+            SignalAction::Shutdown => break,
+            SignalAction::Reload => match running.reload_tls() {
+                Ok(()) => tracing::info!("reloaded TLS certificate"),
+                Err(error) => {
+                    tracing::error!(%error, "TLS reload failed; keeping the current certificate")
+                }
+            },
+        }
+    }
+    running.shutdown();
+    running.wait().await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::from(exit::OK))
+}

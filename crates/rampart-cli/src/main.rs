@@ -1,0 +1,45 @@
+//! The `rampart` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use rampart_cli::cli::{Cli, Command};
+use rampart_cli::commands::{self, exit, unavailable};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => runtime()?.block_on(commands::serve::run(&args)),
+        Command::Demo(args) => runtime()?.block_on(rampart_cli::demo::run(&args)),
+        Command::Init(args) => commands::init::run(&args),
+        Command::Doctor(args) => Ok(commands::doctor::run(&args)),
+        Command::Migrate(_) => Ok(unavailable::run("migrate", "F-MIGRATE (storage)")),
+        Command::Backup(_) => Ok(unavailable::run("backup", "F-BACKUP")),
+        Command::Restore(_) => Ok(unavailable::run("restore", "F-BACKUP")),
+        Command::Keys(_) => Ok(unavailable::run(
+            "keys",
+            "F-ROTATE and the key hierarchy (storage)",
+        )),
+        Command::Users(_) => Ok(unavailable::run("users", "F-USERS (identity)")),
+        Command::Tokens(_) => Ok(unavailable::run("tokens", "F-APITOKEN (identity)")),
+        Command::Secrets(_) => Ok(unavailable::run("secrets", "F-VAULT (storage)")),
+        Command::Audit(_) => Ok(unavailable::run("audit", "F-AUDIT (storage)")),
+        Command::Admin(_) => Ok(unavailable::run("admin", "F-INIT first admin (identity)")),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
