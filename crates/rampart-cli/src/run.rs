@@ -89,6 +89,9 @@ pub fn enforce_guardrails(config: &Config) -> Result<(), StartRefused> {
 /// Starts the server described by `config` on its configured listener, or on
 /// `listener` when given (tests and the demo bind first to learn the port).
 pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Running> {
+    // The whole effective configuration, secrets included as `[redacted]`: useful when
+    // debugging a deployment, and a standing test that redaction holds.
+    tracing::trace!(config = ?config, "effective configuration");
     enforce_guardrails(&config)?;
     if config.master_key().is_none() {
         anyhow::bail!("no master key: set RAMPART_MASTER_KEY_HEX or RAMPART_MASTER_KEY_PATH");

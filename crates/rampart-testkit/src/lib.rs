@@ -1,0 +1,12 @@
+//! Test helpers for Rampart's integration tests.
+//!
+//! - [`process`]: run the real `rampart` binary, read its JSON logs, signal it.
+//! - [`upstream`]: a programmable upstream that records what it received.
+//! - [`client`]: an HTTP client configured for tests (ring-based rustls, no proxies).
+//!
+//! Test code: panics are the failure mechanism here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod client;
+pub mod process;
+pub mod upstream;
