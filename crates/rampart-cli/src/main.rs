@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rampart_cli::cli::{Cli, Command};
+use rampart_cli::cli::{Cli, Command, KeysCommand, SecretsCommand};
 use rampart_cli::commands::{self, exit, unavailable};
 
 fn main() -> ExitCode {
@@ -21,18 +21,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => runtime()?.block_on(commands::serve::run(&args)),
         Command::Demo(args) => runtime()?.block_on(rampart_cli::demo::run(&args)),
-        Command::Init(args) => commands::init::run(&args),
+        Command::Init(args) => runtime()?.block_on(commands::init::run(&args)),
         Command::Doctor(args) => Ok(commands::doctor::run(&args)),
-        Command::Migrate(_) => Ok(unavailable::run("migrate", "F-MIGRATE (storage)")),
+        Command::Migrate(args) => runtime()?.block_on(commands::migrate::run(&args)),
         Command::Backup(_) => Ok(unavailable::run("backup", "F-BACKUP")),
         Command::Restore(_) => Ok(unavailable::run("restore", "F-BACKUP")),
-        Command::Keys(_) => Ok(unavailable::run(
-            "keys",
-            "F-ROTATE and the key hierarchy (storage)",
-        )),
+        Command::Keys(KeysCommand::List(args)) => runtime()?.block_on(commands::keys::list(&args)),
+        Command::Keys(KeysCommand::Rotate(args)) => {
+            runtime()?.block_on(commands::keys::rotate(&args))
+        }
         Command::Users(_) => Ok(unavailable::run("users", "F-USERS (identity)")),
         Command::Tokens(_) => Ok(unavailable::run("tokens", "F-APITOKEN (identity)")),
-        Command::Secrets(_) => Ok(unavailable::run("secrets", "F-VAULT (storage)")),
+        Command::Secrets(SecretsCommand::Set(args)) => {
+            runtime()?.block_on(commands::secrets::set(&args))
+        }
+        Command::Secrets(SecretsCommand::List(args)) => {
+            runtime()?.block_on(commands::secrets::list(&args))
+        }
+        Command::Secrets(SecretsCommand::Rm(args)) => {
+            runtime()?.block_on(commands::secrets::remove(&args))
+        }
         Command::Audit(_) => Ok(unavailable::run("audit", "F-AUDIT (storage)")),
         Command::Admin(_) => Ok(unavailable::run("admin", "F-INIT first admin (identity)")),
     }

@@ -9,13 +9,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rampart_config::{Check, Config, Mode, Status};
 use rampart_http::app::{self, ApiLimits};
-use rampart_http::health::{Readiness, ReadinessProbe};
+use rampart_http::health::{ProbeFuture, Readiness, ReadinessProbe};
+use rampart_http::metrics::Metrics;
 use rampart_http::server::{self, Limits, TlsHandle};
 use rampart_http::tls::{self as http_tls, MinVersion};
 use rampart_proxy::Gateway;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::bootstrap::{self, Sealing};
 
 /// The start was refused by production guardrails.
 #[derive(Debug, thiserror::Error)]
@@ -25,14 +28,26 @@ pub struct StartRefused {
     pub failures: Vec<Check>,
 }
 
+/// How to start.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// Apply pending migrations (`serve --migrate`); dev mode always does.
+    pub migrate: bool,
+    /// Serve on this already-bound listener instead of `server.listen`.
+    pub listener: Option<TcpListener>,
+}
+
 /// A started server.
 pub struct Running {
     /// The bound address of the main listener.
     pub addr: SocketAddr,
+    /// The bound address of the separate metrics listener, if configured.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
     tls: Option<TlsHandle>,
     config: Arc<Config>,
+    store: rampart_store::Store,
 }
 
 impl Running {
@@ -41,9 +56,12 @@ impl Running {
         self.shutdown.cancel();
     }
 
-    /// Waits until the server has stopped.
+    /// Waits until the server has stopped, then closes the database.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("server task failed")??;
+        for task in self.tasks {
+            task.await.context("server task failed")??;
+        }
+        self.store.close().await;
         Ok(())
     }
 
@@ -86,21 +104,55 @@ pub fn enforce_guardrails(config: &Config) -> Result<(), StartRefused> {
     Ok(())
 }
 
-/// Starts the server described by `config` on its configured listener, or on
-/// `listener` when given (tests and the demo bind first to learn the port).
-pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Running> {
+/// Starts the server described by `config`.
+pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Running> {
     // The whole effective configuration, secrets included as `[redacted]`: useful when
     // debugging a deployment, and a standing test that redaction holds.
     tracing::trace!(config = ?config, "effective configuration");
     enforce_guardrails(&config)?;
-    if config.master_key().is_none() {
-        anyhow::bail!("no master key: set RAMPART_MASTER_KEY_HEX or RAMPART_MASTER_KEY_PATH");
-    }
     let config = Arc::new(config);
+
+    let store = bootstrap::connect(&config).await?;
+    bootstrap::ensure_schema(
+        &store,
+        bootstrap::serve_migrations(&config, options.migrate),
+    )
+    .await?;
+    let (_keys, sealing) = bootstrap::unseal(&config, &store, true).await?;
+    if sealing == Sealing::Initialized {
+        tracing::info!("instance initialized: data keys generated and sealed with the master key");
+    }
+
     let gateway = Gateway::new(&config).context("cannot set up upstreams")?;
-    let probes: Vec<Arc<dyn ReadinessProbe>> = Vec::new();
+    let probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
+    let mut own = app::own_routes(Readiness::new(probes));
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut metrics_addr = None;
+    if config.metrics.enabled {
+        let metrics = Metrics::install()?;
+        let token = config.metrics.token.as_ref().map(|t| t.value.clone());
+        let endpoint = rampart_http::metrics::router(metrics, token);
+        match config.metrics.listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?;
+                metrics_addr = Some(listener.local_addr()?);
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(server::serve(
+                    listener,
+                    app::layered(endpoint.fallback(app::not_found)),
+                    None,
+                    limits(&config),
+                    async move { stop.cancelled().await },
+                )));
+            }
+            None => own = own.merge(endpoint),
+        }
+    }
     let own = app::with_api_limits(
-        app::own_routes(Readiness::new(probes)),
+        own,
         ApiLimits {
             body_limit: usize::try_from(config.server.body_limit).unwrap_or(usize::MAX),
             request_timeout: config.server.request_timeout,
@@ -115,32 +167,24 @@ pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         )),
         None => None,
     };
-    let listener = match listener {
+    let listener = match options.listener {
         Some(listener) => listener,
         None => TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?,
     };
     let addr = listener.local_addr()?;
-    let limits = Limits {
-        max_connections: usize::try_from(config.server.max_connections.get()).unwrap_or(usize::MAX),
-        header_read_timeout: config.server.header_read_timeout,
-        keep_alive_timeout: config.server.keep_alive_timeout,
-        max_headers: config.server.max_headers.get(),
-        max_header_bytes: usize::try_from(config.server.max_header_bytes).unwrap_or(usize::MAX),
-        shutdown_grace: config.server.shutdown_grace,
-    };
-    let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
-    let task = tokio::spawn(server::serve(
+    tasks.push(tokio::spawn(server::serve(
         listener,
         router,
         tls.clone(),
-        limits,
+        limits(&config),
         async move { stop.cancelled().await },
-    ));
+    )));
     tracing::info!(
         %addr,
+        metrics = ?metrics_addr,
         mode = ?config.mode,
         tls = config.server.tls.is_some(),
         routes = config.routes.len(),
@@ -148,11 +192,37 @@ pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     );
     Ok(Running {
         addr,
+        metrics_addr,
         shutdown,
-        task,
+        tasks,
         tls,
         config,
+        store,
     })
+}
+
+fn limits(config: &Config) -> Limits {
+    Limits {
+        max_connections: usize::try_from(config.server.max_connections.get()).unwrap_or(usize::MAX),
+        header_read_timeout: config.server.header_read_timeout,
+        keep_alive_timeout: config.server.keep_alive_timeout,
+        max_headers: config.server.max_headers.get(),
+        max_header_bytes: usize::try_from(config.server.max_header_bytes).unwrap_or(usize::MAX),
+        shutdown_grace: config.server.shutdown_grace,
+    }
+}
+
+/// `/readyz` dependency: the database answers.
+struct StorageProbe(rampart_store::Store);
+
+impl ReadinessProbe for StorageProbe {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    fn check(&self) -> ProbeFuture<'_> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    }
 }
 
 fn min_version(tls: &rampart_config::TlsConfig) -> MinVersion {

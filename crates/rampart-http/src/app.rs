@@ -34,10 +34,14 @@ pub fn own_routes(readiness: Readiness) -> Router {
         .with_state(readiness)
 }
 
-/// Applies the per-endpoint limits (body size, handler time) to Rampart's own routes.
-/// Not applied to the proxy, which streams and has per-route limits.
+/// Applies the per-endpoint limits (body size, handler time) to Rampart's own routes,
+/// and labels their responses with the matched path for metrics. Call it once all own
+/// routes are merged. Not applied to the proxy, which streams and has per-route limits.
 pub fn with_api_limits(router: Router, limits: ApiLimits) -> Router {
     router
+        .route_layer(axum::middleware::from_fn(
+            crate::metrics::label_matched_path,
+        ))
         .layer(DefaultBodyLimit::max(limits.body_limit))
         // A handler that overruns is our failure, not the client's: 503, not 408.
         .layer(TimeoutLayer::with_status_code(
@@ -53,6 +57,7 @@ pub fn layered(router: Router) -> Router {
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::envelope))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(axum::middleware::from_fn(request_id::assign))
 }

@@ -13,6 +13,7 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod request_id;
 pub mod server;

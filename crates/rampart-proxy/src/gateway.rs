@@ -20,6 +20,7 @@ use rampart_config::{Config, RouteAuth};
 use rampart_core::ErrorKind;
 use rampart_http::client_ip::{self, ClientInfo, TrustedProxies};
 use rampart_http::error::ApiError;
+use rampart_http::metrics::RouteLabel;
 use rampart_http::middleware::Passthrough;
 use rampart_http::request_id::RequestId;
 use rampart_http::server::{PeerAddr, Transport};
@@ -147,18 +148,22 @@ impl Gateway {
     /// Handles one request through all phases.
     pub async fn handle(&self, request: Request<Body>) -> Response {
         let context = self.context(&request);
-        let (route_name, result) = match self.route(&request) {
+        let (route, result) = match self.route(&request) {
             Ok((route, path)) => (
-                &*route.name,
+                Some(Arc::clone(&route.name)),
                 self.process(route, path, request, &context).await,
             ),
-            Err(error) => ("-", Err(error)),
+            Err(error) => (None, Err(error)),
         };
-        let response = match result {
+        let route_name = route.as_deref().unwrap_or("-");
+        let mut response = match result {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
         log(&context, route_name, &response);
+        if let Some(route) = route {
+            response.extensions_mut().insert(RouteLabel(route));
+        }
         response
     }
 

@@ -9,4 +9,5 @@
 
 pub mod client;
 pub mod process;
+pub mod tcp_proxy;
 pub mod upstream;

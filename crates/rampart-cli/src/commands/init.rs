@@ -15,6 +15,7 @@ use rampart_crypto::master_key::MasterKey;
 use rampart_crypto::secret_file;
 use zeroize::Zeroize as _;
 
+use crate::bootstrap::{self, Migrations};
 use crate::cli::InitArgs;
 
 use super::exit;
@@ -28,8 +29,9 @@ pub const SIGNING_KEY_FILE: &str = "jwt-signing-key.pem";
 /// The bearer token protecting `/metrics`.
 pub const METRICS_TOKEN_FILE: &str = "metrics.token";
 
-/// Creates the directory and its files.
-pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
+/// Creates the directory and its files, then initializes the database: applies the
+/// migrations and generates the data keys, sealed with the new master key.
+pub async fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
     let dir = absolute(&args.dir)?;
     prepare_dir(&dir)?;
     let data_dir = dir.join("data");
@@ -65,6 +67,17 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     fs::set_permissions(&config_path, fs::Permissions::from_mode(0o640))?;
 
+    // Initialize the instance from the file just written, exactly as serve will read it.
+    let config = rampart_config::load(&rampart_config::LoadOptions {
+        path: Some(config_path.clone()),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("the generated configuration does not load:\n{e}"))?;
+    let store = bootstrap::connect(&config).await?;
+    bootstrap::ensure_schema(&store, Migrations::Apply).await?;
+    bootstrap::unseal(&config, &store, true).await?;
+    store.close().await;
+
     println!(
         r#"Initialized {dir}
 
@@ -72,7 +85,8 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
   {master}       master key, mode 0600 — back it up offline; without it the data is unreadable
   {signing}   Ed25519 JWT signing key, mode 0600 (kid {kid})
   {metrics}     bearer token for /metrics, mode 0600
-  data/                data directory, mode 0700
+  data/                data directory, mode 0700: the database is created, migrated, and
+                       its data keys are generated and sealed with the master key
 
 Next steps:
   1. Review {config_path}: set public_url, add your [upstreams] and [[routes]],

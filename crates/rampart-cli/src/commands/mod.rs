@@ -2,6 +2,9 @@
 
 pub mod doctor;
 pub mod init;
+pub mod keys;
+pub mod migrate;
+pub mod secrets;
 pub mod serve;
 pub mod unavailable;
 

@@ -17,7 +17,11 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     crate::logging::init(&config.logging);
     let mut signals = Signals::install()?;
-    let running = match run::start(config, None).await {
+    let options = run::StartOptions {
+        migrate: args.migrate,
+        listener: None,
+    };
+    let running = match run::start(config, options).await {
         Ok(running) => running,
         Err(error) => {
             if let Some(refused) = error.downcast_ref::<StartRefused>() {

@@ -70,7 +70,14 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     };
     crate::logging::init(&config.logging);
     let mut signals = Signals::install()?;
-    let running = run::start(config, Some(listener)).await?;
+    let running = run::start(
+        config,
+        run::StartOptions {
+            migrate: true,
+            listener: Some(listener),
+        },
+    )
+    .await?;
     print_banner(&data_dir, running.addr, echo);
     loop {
         if signals.next().await == SignalAction::Shutdown {

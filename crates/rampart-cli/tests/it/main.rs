@@ -7,5 +7,7 @@ mod common;
 mod demo;
 mod help;
 mod init_doctor;
+mod metrics;
 mod secrets_in_logs;
 mod serve;
+mod storage;

@@ -76,7 +76,7 @@ username = "rampart"
 
     let mut rampart = Rampart::spawn(
         &bin(),
-        &["serve", "--config", config.to_str().unwrap()],
+        &["serve", "--migrate", "--config", config.to_str().unwrap()],
         &env(&[
             ("RAMPART_LOGGING_LEVEL", "trace"),
             ("RAMPART_MASTER_KEY_PATH", master_path.to_str().unwrap()),

@@ -145,7 +145,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     );
     let mut rampart = Rampart::spawn(
         &bin(),
-        &["serve", "--config", config.to_str().unwrap()],
+        &["serve", "--migrate", "--config", config.to_str().unwrap()],
         &env(&[]),
     );
     let addr = rampart.listening().await;
