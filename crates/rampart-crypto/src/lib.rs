@@ -29,6 +29,7 @@ pub mod password;
 pub mod random;
 pub mod secret;
 pub mod secret_file;
+pub mod signing;
 pub mod token;
 pub mod totp;
 

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
     )+};
 }
 
+mod audit;
 mod connect;
 mod harness;
 mod keys;

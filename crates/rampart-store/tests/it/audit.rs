@@ -1,0 +1,464 @@
+//! F-AUDIT: the audit tables on both backends, and the whole log — writer, recovery,
+//! verification, export — over a real database.
+
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_core::FakeClock;
+use rampart_core::audit::{
+    AuditEvent, AuditOptions, AuditRecord, AuditStore, Auditor, ChainHash, Checkpoint,
+    CheckpointSigner, EventKind, Location, Outcome, Problem, Source, Start, Verification,
+    VerifyOptions, export_store, trusted_keys, verify_file, verify_sinks, verify_store,
+};
+use rampart_core::keys::DataKeys;
+use rampart_core::store::StoreError;
+use rampart_crypto::SecretArray;
+use rampart_crypto::signing::Signer;
+use rampart_store::testing::TestDb;
+use rampart_store::{Backend, Store};
+use time::OffsetDateTime;
+
+use crate::{clock, fresh, master};
+
+on_both_backends!(
+    rows_round_trip_in_order_and_in_pages,
+    a_batch_with_a_duplicate_seq_writes_nothing,
+    first_seq_since_uses_record_times,
+    auditor_writes_both_sinks_and_they_verify,
+    edited_row_is_named,
+    deleted_row_is_named,
+    swapped_rows_are_named,
+    truncated_table_under_a_checkpoint_is_named,
+    removed_checkpoint_row_is_named,
+    restart_on_a_new_connection_continues_the_chain,
+    database_behind_the_file_is_caught_up,
+    export_since_streams_from_the_database,
+    audit_key_comes_from_the_key_hierarchy,
+);
+
+const T0: i64 = 1_700_000_000;
+
+fn signer() -> CheckpointSigner {
+    CheckpointSigner::new(Signer::from_seed(&SecretArray::new([9; 32])))
+}
+
+fn verify_options() -> VerifyOptions {
+    VerifyOptions::new(vec![signer().public_key()])
+}
+
+fn event(i: u64) -> AuditEvent {
+    AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied)
+        .actor(format!("user{i}"))
+        .target("/admin")
+        .client_ip("2001:db8::7".parse().unwrap())
+        .request_id(format!("req-{i}"))
+        .reason("missing role admin")
+        .detail("route", "admin")
+}
+
+fn t(offset: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(T0 + offset).unwrap()
+}
+
+/// Records 1..=n sealed by hand (no writer), one second apart.
+fn chain(n: u64) -> Vec<AuditRecord> {
+    let mut prev = ChainHash::GENESIS;
+    (1..=n)
+        .map(|seq| {
+            let r = AuditRecord::seal(seq, t(seq as i64 * 10), event(seq), prev);
+            prev = r.hash;
+            r
+        })
+        .collect()
+}
+
+fn rows(records: &[AuditRecord]) -> Vec<rampart_core::audit::AuditRow> {
+    records.iter().map(|r| r.to_row().unwrap()).collect()
+}
+
+async fn rows_round_trip_in_order_and_in_pages(backend: Backend) {
+    let db = fresh(backend).await;
+    let store = db.store();
+    assert_eq!(store.last_audit_record().await.unwrap(), None);
+    assert_eq!(store.last_audit_checkpoint().await.unwrap(), None);
+
+    // Text that needs escaping in JSON and SQL, absent fields, and several details.
+    let awkward = AuditEvent::new(EventKind::AuthLoginFailed, Outcome::Failure)
+        .actor("o'brien \"quoted\"\nnew line ✓ 🦀")
+        .detail("a", "1")
+        .detail("z", "{\"json\":true}");
+    let mut records = chain(4);
+    let fifth = AuditRecord::seal(5, t(50), awkward, records[3].hash);
+    records.push(fifth);
+    let cp = signer().sign(5, records[4].hash, 0, t(51));
+    store.append_audit(&rows(&records[..2]), &[]).await.unwrap();
+    store
+        .append_audit(&rows(&records[2..]), &[cp.to_row()])
+        .await
+        .unwrap();
+
+    let last = store.last_audit_record().await.unwrap().unwrap();
+    assert_eq!(AuditRecord::from_row(last).unwrap(), records[4]);
+    let last_cp = store.last_audit_checkpoint().await.unwrap().unwrap();
+    assert_eq!(Checkpoint::from_row(last_cp).unwrap(), cp);
+
+    let page = store.audit_records_after(0, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    let page = store.audit_records_after(2, 100).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    let all: Vec<AuditRecord> = store
+        .audit_records_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| AuditRecord::from_row(r).unwrap())
+        .collect();
+    assert_eq!(all, records);
+    assert!(store.audit_records_after(5, 100).await.unwrap().is_empty());
+    assert_eq!(store.audit_checkpoints_after(0, 10).await.unwrap().len(), 1);
+    assert!(
+        store
+            .audit_checkpoints_after(5, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Hand-made, but a valid log: the verifier agrees.
+    assert!(matches!(
+        verify_store(store, &verify_options()).await.unwrap(),
+        Verification::Intact(_)
+    ));
+}
+
+async fn a_batch_with_a_duplicate_seq_writes_nothing(backend: Backend) {
+    let db = fresh(backend).await;
+    let store = db.store();
+    let records = chain(4);
+    store.append_audit(&rows(&records[..3]), &[]).await.unwrap();
+    let batch = [records[3].to_row().unwrap(), records[1].to_row().unwrap()];
+    let err = store.append_audit(&batch, &[]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.last_audit_record().await.unwrap().unwrap().seq, 3);
+
+    let cp = signer().sign(3, records[2].hash, 0, t(40));
+    store.append_audit(&[], &[cp.to_row()]).await.unwrap();
+    let err = store
+        .append_audit(&rows(&records[3..]), &[cp.to_row()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.last_audit_record().await.unwrap().unwrap().seq, 3);
+    // An empty batch is a no-op.
+    store.append_audit(&[], &[]).await.unwrap();
+}
+
+async fn first_seq_since_uses_record_times(backend: Backend) {
+    let db = fresh(backend).await;
+    let store = db.store();
+    assert_eq!(store.first_audit_seq_since(0).await.unwrap(), None);
+    store.append_audit(&rows(&chain(3)), &[]).await.unwrap(); // times T0+10, +20, +30
+    let us = |offset: i64| (T0 + offset) * 1_000_000;
+    assert_eq!(store.first_audit_seq_since(us(0)).await.unwrap(), Some(1));
+    assert_eq!(store.first_audit_seq_since(us(15)).await.unwrap(), Some(2));
+    assert_eq!(store.first_audit_seq_since(us(30)).await.unwrap(), Some(3));
+    assert_eq!(store.first_audit_seq_since(us(31)).await.unwrap(), None);
+}
+
+/// A log of `n` records written by the auditor to the database and a file, with a
+/// checkpoint every 5 records and a final one.
+struct Log {
+    db: TestDb,
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    clock: FakeClock,
+}
+
+impl Log {
+    async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            db: fresh(backend).await,
+            path: dir.path().join("audit.jsonl"),
+            _dir: dir,
+            clock: clock(),
+        }
+    }
+
+    async fn auditor(&self, store: Store) -> Auditor {
+        Auditor::start(
+            Arc::new(store),
+            AuditOptions {
+                database: true,
+                path: Some(self.path.clone()),
+                checkpoint_every: NonZeroU64::new(5).unwrap(),
+                ..AuditOptions::default()
+            },
+            signer(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn write(&self, store: Store, from: u64, to: u64) {
+        let auditor = self.auditor(store).await;
+        for i in from..=to {
+            auditor.record(event(i)).await.unwrap();
+            self.clock.advance(Duration::from_secs(1));
+        }
+        auditor.shutdown().await.unwrap();
+    }
+
+    async fn verify_both(&self) -> Verification {
+        verify_sinks(self.db.store(), true, Some(&self.path), &verify_options())
+            .await
+            .unwrap()
+    }
+
+    async fn verify_store(&self) -> Verification {
+        verify_store(self.db.store(), &verify_options())
+            .await
+            .unwrap()
+    }
+
+    async fn sql(&self, statements: &[&str]) {
+        let raw = self.db.raw_pool().await.unwrap();
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(*statement))
+                .execute(&raw)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn written(backend: Backend, n: u64) -> Log {
+    let log = Log::new(backend).await;
+    log.write(log.db.store().clone(), 1, n).await;
+    log
+}
+
+fn finding(v: Verification) -> rampart_core::audit::Finding {
+    match v {
+        Verification::Broken(f) => f,
+        Verification::Intact(r) => panic!("expected a finding, got intact: {r:?}"),
+    }
+}
+
+async fn auditor_writes_both_sinks_and_they_verify(backend: Backend) {
+    let log = written(backend, 12).await;
+    let Verification::Intact(report) = log.verify_both().await else {
+        panic!("not intact");
+    };
+    assert_eq!(
+        (report.records, report.checkpoints, report.unsigned),
+        (12, 3, 0)
+    );
+    assert_eq!(report.sources, [Source::File, Source::Database]);
+    assert!(matches!(
+        verify_file(&log.path, &verify_options()).await.unwrap(),
+        Verification::Intact(_)
+    ));
+    let cps: Vec<i64> = log
+        .db
+        .store()
+        .audit_checkpoints_after(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(cps, [5, 10, 12]);
+}
+
+async fn edited_row_is_named(backend: Backend) {
+    let log = written(backend, 12).await;
+    log.sql(&["UPDATE audit_records SET actor = 'admin' WHERE seq = 3"])
+        .await;
+    let f = finding(log.verify_store().await);
+    assert_eq!(
+        (f.source, f.seq, &f.location),
+        (Source::Database, 3, &Location::RecordRow(3))
+    );
+    assert_eq!(f.problem, Problem::Edited);
+    let f = finding(log.verify_both().await);
+    assert_eq!((f.source, f.seq), (Source::Database, 3));
+}
+
+async fn deleted_row_is_named(backend: Backend) {
+    let log = written(backend, 12).await;
+    log.sql(&["DELETE FROM audit_records WHERE seq = 3"]).await;
+    let f = finding(log.verify_store().await);
+    assert_eq!((f.seq, &f.location), (3, &Location::RecordRow(4)));
+    assert_eq!(
+        f.problem,
+        Problem::Gap {
+            expected: 3,
+            found: 4
+        }
+    );
+}
+
+async fn swapped_rows_are_named(backend: Backend) {
+    let log = written(backend, 12).await;
+    log.sql(&[
+        "UPDATE audit_records SET seq = 1000 WHERE seq = 3",
+        "UPDATE audit_records SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_records SET seq = 4 WHERE seq = 1000",
+    ])
+    .await;
+    let f = finding(log.verify_store().await);
+    assert_eq!((f.seq, &f.location), (3, &Location::RecordRow(3)));
+    assert_eq!(f.problem, Problem::BrokenLink { previous: 2 });
+}
+
+async fn truncated_table_under_a_checkpoint_is_named(backend: Backend) {
+    let log = written(backend, 12).await;
+    log.sql(&["DELETE FROM audit_records WHERE seq > 8"]).await;
+    let f = finding(log.verify_store().await);
+    assert_eq!((f.seq, &f.location), (9, &Location::CheckpointRow(10)));
+    assert_eq!(
+        f.problem,
+        Problem::Truncated {
+            last_record: 8,
+            checkpoint: 10
+        }
+    );
+
+    // Records and checkpoints cut together: the database alone is a shorter valid
+    // log; the file names the cut.
+    log.sql(&["DELETE FROM audit_checkpoints WHERE seq > 5"])
+        .await;
+    assert!(matches!(log.verify_store().await, Verification::Intact(_)));
+    let f = finding(log.verify_both().await);
+    assert_eq!(
+        (f.source, f.seq, &f.location),
+        (Source::Database, 9, &Location::End)
+    );
+    assert!(matches!(
+        f.problem,
+        Problem::ShorterThanOther {
+            last_record: 8,
+            other_last: 12
+        }
+    ));
+}
+
+async fn removed_checkpoint_row_is_named(backend: Backend) {
+    let log = written(backend, 12).await;
+    log.sql(&["DELETE FROM audit_checkpoints WHERE seq = 5"])
+        .await;
+    let f = finding(log.verify_store().await);
+    assert_eq!((f.seq, &f.location), (5, &Location::CheckpointRow(10)));
+    assert_eq!(
+        f.problem,
+        Problem::MissingCheckpoint {
+            missing: 5,
+            referenced_by: 10
+        }
+    );
+
+    // Forged signature in the table.
+    let log = written(backend, 12).await;
+    log.sql(&[
+        "UPDATE audit_checkpoints SET signature = replace(signature, substr(signature, 1, 1), \
+         CASE WHEN substr(signature, 1, 1) = '0' THEN '1' ELSE '0' END) WHERE seq = 10",
+    ])
+    .await;
+    let f = finding(log.verify_store().await);
+    assert_eq!((f.seq, &f.location), (10, &Location::CheckpointRow(10)));
+    assert!(matches!(f.problem, Problem::BadSignature { .. }), "{f}");
+}
+
+async fn restart_on_a_new_connection_continues_the_chain(backend: Backend) {
+    let log = written(backend, 3).await;
+    // As another process (or a restart) would: its own pool on the same database.
+    let second = Store::connect(log.db.options()).await.unwrap();
+    log.write(second, 4, 7).await;
+    let Verification::Intact(report) = log.verify_both().await else {
+        panic!("not intact");
+    };
+    assert_eq!(report.records, 7);
+    assert_eq!(report.last_checkpoint, Some(7));
+}
+
+async fn database_behind_the_file_is_caught_up(backend: Backend) {
+    let log = written(backend, 7).await;
+    // As after a crash between the file append and the database commit.
+    log.sql(&[
+        "DELETE FROM audit_records WHERE seq > 5",
+        "DELETE FROM audit_checkpoints WHERE seq > 5",
+    ])
+    .await;
+    log.write(log.db.store().clone(), 8, 8).await;
+    let Verification::Intact(report) = log.verify_both().await else {
+        panic!("not intact");
+    };
+    assert_eq!(report.records, 8);
+}
+
+async fn export_since_streams_from_the_database(backend: Backend) {
+    let log = written(backend, 12).await; // record i at T0 + i - 1
+    let out_path = log._dir.path().join("export.jsonl");
+    let mut out = tokio::fs::File::create(&out_path).await.unwrap();
+    let summary = export_store(log.db.store(), t(4), &mut out).await.unwrap();
+    assert_eq!((summary.first_seq, summary.last_seq), (Some(5), Some(12)));
+    assert_eq!(summary.checkpoints, 3);
+    let options = VerifyOptions {
+        start: Start::Anywhere,
+        ..verify_options()
+    };
+    let Verification::Intact(report) = verify_file(&out_path, &options).await.unwrap() else {
+        panic!("export does not verify");
+    };
+    assert_eq!((report.first_seq, report.records), (Some(5), 8));
+}
+
+async fn audit_key_comes_from_the_key_hierarchy(backend: Backend) {
+    let db = fresh(backend).await;
+    let keys = DataKeys::initialize(db.store(), &master(), &clock())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = Auditor::start(
+        Arc::new(db.store().clone()),
+        AuditOptions {
+            path: Some(dir.path().join("audit.jsonl")),
+            ..AuditOptions::default()
+        },
+        CheckpointSigner::from_data_keys(&keys),
+        Arc::new(clock()),
+    )
+    .await
+    .unwrap();
+    auditor
+        .record(AuditEvent::new(EventKind::InstanceInitialized, Outcome::Success).actor("system"))
+        .await
+        .unwrap();
+    let public = auditor.public_key();
+    auditor.shutdown().await.unwrap();
+
+    let trusted = trusted_keys(db.store(), &keys).await.unwrap();
+    assert_eq!(trusted, vec![public]);
+    let options = VerifyOptions::new(trusted);
+    assert!(matches!(
+        verify_sinks(
+            db.store(),
+            true,
+            Some(&dir.path().join("audit.jsonl")),
+            &options
+        )
+        .await
+        .unwrap(),
+        Verification::Intact(_)
+    ));
+    // Another instance's key does not verify this log.
+    let other = VerifyOptions::new(vec![signer().public_key()]);
+    let Verification::Broken(f) = verify_store(db.store(), &other).await.unwrap() else {
+        panic!("verified with the wrong key");
+    };
+    assert!(matches!(f.problem, Problem::UnknownKey { .. }));
+}
