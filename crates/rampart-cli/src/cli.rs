@@ -273,9 +273,14 @@ pub struct AuditVerifyArgs {
     /// Where the configuration comes from.
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Verify this JSON-lines file instead of the configured log.
+    /// Verify this JSON-lines file (an audit file or an export) on its own instead of
+    /// the configured sinks.
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// With --file: trust checkpoints signed by this Ed25519 public key (hex) instead
+    /// of the instance's audit keys; needs no master key (offline verification).
+    #[arg(long, requires = "file")]
+    pub public_key: Option<String>,
 }
 
 /// `rampart audit export`.

@@ -7,4 +7,5 @@ pub mod commands;
 pub mod demo;
 pub mod logging;
 pub mod run;
+pub mod services;
 pub mod signals;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rampart_cli::cli::{Cli, Command, KeysCommand, SecretsCommand};
+use rampart_cli::cli::{AuditCommand, Cli, Command, KeysCommand, SecretsCommand};
 use rampart_cli::commands::{self, exit, unavailable};
 
 fn main() -> ExitCode {
@@ -41,7 +41,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(SecretsCommand::Rm(args)) => {
             runtime()?.block_on(commands::secrets::remove(&args))
         }
-        Command::Audit(_) => Ok(unavailable::run("audit", "F-AUDIT (storage)")),
+        Command::Audit(AuditCommand::Verify(args)) => {
+            runtime()?.block_on(commands::audit::verify(&args))
+        }
+        Command::Audit(AuditCommand::Export(args)) => {
+            runtime()?.block_on(commands::audit::export(&args))
+        }
         Command::Admin(_) => Ok(unavailable::run("admin", "F-INIT first admin (identity)")),
     }
 }

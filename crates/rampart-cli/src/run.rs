@@ -8,10 +8,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use rampart_config::{Check, Config, Mode, Status};
+use rampart_core::audit::{AuditEvent, EventKind, Outcome};
+use rampart_core::{Clock, SystemClock};
 use rampart_http::app::{self, ApiLimits};
 use rampart_http::health::{ProbeFuture, Readiness, ReadinessProbe};
 use rampart_http::metrics::Metrics;
+use rampart_http::routes;
 use rampart_http::server::{self, Limits, TlsHandle};
+use rampart_http::state::AppState;
 use rampart_http::tls::{self as http_tls, MinVersion};
 use rampart_proxy::Gateway;
 use tokio::net::TcpListener;
@@ -19,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bootstrap::{self, Sealing};
+use crate::services;
 
 /// The start was refused by production guardrails.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +34,14 @@ pub struct StartRefused {
 }
 
 /// How to start.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct StartOptions {
     /// Apply pending migrations (`serve --migrate`); dev mode always does.
     pub migrate: bool,
     /// Serve on this already-bound listener instead of `server.listen`.
     pub listener: Option<TcpListener>,
+    /// The clock; tests pass a `FakeClock`. Defaults to the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 /// A started server.
@@ -48,6 +55,7 @@ pub struct Running {
     tls: Option<TlsHandle>,
     config: Arc<Config>,
     store: rampart_store::Store,
+    state: AppState,
 }
 
 impl Running {
@@ -56,13 +64,24 @@ impl Running {
         self.shutdown.cancel();
     }
 
-    /// Waits until the server has stopped, then closes the database.
+    /// Waits until the server has stopped, flushes the audit log (with a final
+    /// checkpoint), then closes the database.
     pub async fn wait(self) -> anyhow::Result<()> {
         for task in self.tasks {
             task.await.context("server task failed")??;
         }
+        self.state
+            .audit
+            .shutdown()
+            .await
+            .context("cannot flush the audit log")?;
         self.store.close().await;
         Ok(())
+    }
+
+    /// The application state (services), for in-process tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Reloads the TLS certificate and key from disk (SIGHUP). On error the old
@@ -118,14 +137,23 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         bootstrap::serve_migrations(&config, options.migrate),
     )
     .await?;
-    let (_keys, sealing) = bootstrap::unseal(&config, &store, true).await?;
+    let (keys, sealing) = bootstrap::unseal(&config, &store, true).await?;
+    let keys = Arc::new(keys);
+    let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let audit = services::start_audit(&config, &store, &keys, Arc::clone(&clock)).await?;
     if sealing == Sealing::Initialized {
         tracing::info!("instance initialized: data keys generated and sealed with the master key");
+        audit
+            .record(
+                AuditEvent::new(EventKind::InstanceInitialized, Outcome::Success).actor("rampart"),
+            )
+            .await?;
     }
+    let state = services::app_state(Arc::clone(&config), &store, keys, audit, clock);
 
     let gateway = Gateway::new(&config).context("cannot set up upstreams")?;
     let probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
-    let mut own = app::own_routes(Readiness::new(probes));
+    let mut own = app::own_routes(Readiness::new(probes)).merge(routes::api(state.clone()));
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     let mut metrics_addr = None;
@@ -198,6 +226,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         tls,
         config,
         store,
+        state,
     })
 }
 

@@ -6,6 +6,7 @@
 //! [`SecretString`] or [`MasterKey`], whose `Debug` is redacted, so `{:?}` of a whole
 //! `Config` is safe to log.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use rampart_crypto::SecretString;
 use rampart_crypto::master_key::MasterKey;
+use rampart_crypto::password::Argon2Params;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -54,6 +56,16 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Rampart's own access tokens.
     pub jwt: JwtConfig,
+    /// Long-lived API tokens.
+    pub api_tokens: ApiTokensConfig,
+    /// Time-based one-time passwords.
+    pub totp: TotpConfig,
+    /// Login by emailed link.
+    pub magic_link: MagicLinkConfig,
+    /// Origins trusted for cookie-authenticated unsafe requests.
+    pub csrf: CsrfConfig,
+    /// Roles by name (`[a-z0-9_-]+`).
+    pub roles: BTreeMap<String, RoleConfig>,
     /// Outgoing mail.
     pub email: EmailConfig,
     /// Development-only conveniences.
@@ -106,6 +118,29 @@ impl Config {
         }
         if let Some(password) = self.email.smtp.as_ref().and_then(|s| s.password.as_ref()) {
             out.push(("email.smtp.password", &password.origin));
+        }
+        if let Some(pepper) = &self.auth.password.pepper {
+            out.push(("auth.password.pepper", &pepper.origin));
+        }
+        out
+    }
+
+    /// The origins whose cookie-authenticated unsafe requests are accepted: the
+    /// origin of `public_url` (when set) followed by `csrf.allowed_origins`, without
+    /// repeats. Same form as the `Origin` header: `https://auth.example.com`.
+    pub fn csrf_origins(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let public = self
+            .public_url
+            .as_ref()
+            .map(|url| url.origin().ascii_serialization());
+        for origin in public
+            .into_iter()
+            .chain(self.csrf.allowed_origins.iter().cloned())
+        {
+            if !out.contains(&origin) {
+                out.push(origin);
+            }
         }
         out
     }
@@ -384,6 +419,32 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// A session ends this long after login regardless of use.
     pub absolute_timeout: Duration,
+    /// `session.cookie_name` as configured; its prefix fits the flags above. Use
+    /// [`SessionConfig::cookie_name`] for the name to set.
+    pub cookie_name_override: Option<String>,
+}
+
+impl SessionConfig {
+    /// The session cookie's name: `session.cookie_name` when configured, else
+    /// `rampart_session` with the strongest prefix the flags allow — `__Host-` for a
+    /// Secure host-only cookie, `__Secure-` for a Secure cookie with a `Domain`, none
+    /// for a plain-HTTP cookie. Browsers refuse a prefixed cookie whose attributes
+    /// do not match, and honour the prefix as a promise that no subdomain or plain
+    /// HTTP page set it.
+    pub fn cookie_name(&self) -> Cow<'_, str> {
+        match &self.cookie_name_override {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(format!(
+                "{}{SESSION_COOKIE_BASE_NAME}",
+                self.cookie_prefix()
+            )),
+        }
+    }
+
+    /// The cookie-name prefix these flags call for: `__Host-`, `__Secure-` or `""`.
+    pub fn cookie_prefix(&self) -> &'static str {
+        cookie_prefix_for(self.cookie_secure, self.domain.is_some())
+    }
 }
 
 /// Cookie `SameSite` attribute.
@@ -406,6 +467,55 @@ pub struct AuthConfig {
     pub registration: Registration,
     /// Accept access tokens in the query string (leaks them to logs and referrers).
     pub danger_accept_query_tokens: bool,
+    /// Shortest new password, in characters; 8 to 128.
+    pub password_min_length: usize,
+    /// Validity of the one-time first-admin setup token.
+    pub setup_token_ttl: Duration,
+    /// Validity of an invitation.
+    pub invite_ttl: Duration,
+    /// Most Argon2 computations at once (`0` in the file is resolved to the number
+    /// of CPUs at load).
+    pub max_concurrent_hashes: NonZeroUsize,
+    /// Lockout after failed logins.
+    pub lockout: LockoutConfig,
+    /// Password hashing.
+    pub password: PasswordConfig,
+}
+
+/// `[auth.lockout]`: failures are counted per account and, separately, per client IP.
+#[derive(Debug, Clone)]
+pub struct LockoutConfig {
+    /// Failures within `window` that trigger a lockout.
+    pub max_failures: NonZeroU32,
+    /// The span in which failures are counted.
+    pub window: Duration,
+    /// How long a lockout lasts.
+    pub duration: Duration,
+}
+
+/// `[auth.password]`: Argon2id cost and pepper. The cost meets one of the OWASP
+/// minimums and stays within [`Argon2Limits::default`](rampart_crypto::password::Argon2Limits).
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    /// Memory cost `m`, KiB.
+    pub memory_kib: NonZeroU32,
+    /// Passes `t`.
+    pub iterations: NonZeroU32,
+    /// Lanes `p`.
+    pub parallelism: NonZeroU32,
+    /// The pepper (at least 32 characters), when configured.
+    pub pepper: Option<ResolvedSecret>,
+}
+
+impl PasswordConfig {
+    /// The cost parameters for the password hasher.
+    pub fn argon2_params(&self) -> Argon2Params {
+        Argon2Params {
+            memory_kib: self.memory_kib.get(),
+            iterations: self.iterations.get(),
+            parallelism: self.parallelism.get(),
+        }
+    }
 }
 
 /// Registration policy.
@@ -434,6 +544,73 @@ pub struct JwtConfig {
     pub signing_key_path: Option<PathBuf>,
     /// Generate a fresh in-memory key at each start (dev only).
     pub danger_ephemeral_keys: bool,
+    /// Refresh token lifetime; at least `access_ttl`.
+    pub refresh_ttl: Duration,
+    /// Window in which a reused refresh token yields the same successor instead of
+    /// counting as theft; zero disables it.
+    pub refresh_reuse_leeway: Duration,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// How long a rotated-out signing key keeps verifying; at least `access_ttl`
+    /// and `assertion_ttl` (defaults to `access_ttl`).
+    pub rotation_grace: Duration,
+    /// Lifetime of the identity assertion sent to upstreams.
+    pub assertion_ttl: Duration,
+}
+
+/// `[api_tokens]`.
+#[derive(Debug, Clone)]
+pub struct ApiTokensConfig {
+    /// Whether API tokens may carry the admin role's permissions.
+    pub allow_admin: bool,
+    /// Lifetime of a new token when none is asked for.
+    pub default_ttl: Duration,
+    /// Longest lifetime of a new token; at least `default_ttl`.
+    pub max_ttl: Duration,
+}
+
+/// `[totp]`.
+#[derive(Debug, Clone)]
+pub struct TotpConfig {
+    /// Issuer shown in authenticator apps; non-empty, without `:`.
+    pub issuer: String,
+    /// Steps accepted either side of the current one; at most
+    /// [`rampart_crypto::totp::MAX_SKEW_STEPS`].
+    pub skew: u8,
+}
+
+/// `[magic_link]`.
+#[derive(Debug, Clone)]
+pub struct MagicLinkConfig {
+    /// Whether login by emailed link is offered.
+    pub enabled: bool,
+    /// Link validity; at most one hour.
+    pub ttl: Duration,
+}
+
+/// `[csrf]`.
+#[derive(Debug, Clone, Default)]
+pub struct CsrfConfig {
+    /// Extra exact origins `scheme://host[:port]`, lower-case, never `*` or `null`.
+    /// See [`Config::csrf_origins`] for the full list.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[roles.<name>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleConfig {
+    /// Permissions: `*` (all), or `:`-joined lower-case words (`admin`,
+    /// `users:read`).
+    pub permissions: Vec<String>,
+    /// Whether holders must pass a second factor at login.
+    pub require_mfa: bool,
+}
+
+impl RoleConfig {
+    /// Whether the role carries administrator power: `*` or `admin`.
+    pub fn is_admin_equivalent(&self) -> bool {
+        self.permissions.iter().any(|p| p == "*" || p == "admin")
+    }
 }
 
 /// `[email]`.
@@ -602,4 +779,22 @@ pub enum CorsOrigin {
     Any,
     /// An exact origin `scheme://host[:port]`, lower-case.
     Exact(String),
+}
+
+/// The session cookie's name before its prefix.
+pub(crate) const SESSION_COOKIE_BASE_NAME: &str = "rampart_session";
+
+/// Cookie-name prefix for a Secure, host-only cookie with `Path=/` (RFC 6265bis §4.1.3.2).
+pub(crate) const HOST_PREFIX: &str = "__Host-";
+
+/// Cookie-name prefix for a Secure cookie (RFC 6265bis §4.1.3.1).
+pub(crate) const SECURE_PREFIX: &str = "__Secure-";
+
+/// The strongest cookie-name prefix a cookie with these flags can carry.
+pub(crate) fn cookie_prefix_for(secure: bool, domain: bool) -> &'static str {
+    match (secure, domain) {
+        (true, false) => HOST_PREFIX,
+        (true, true) => SECURE_PREFIX,
+        (false, _) => "",
+    }
 }

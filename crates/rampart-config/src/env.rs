@@ -4,8 +4,13 @@
 //! `server.listen` is `RAMPART_SERVER_LISTEN`. Keys themselves contain underscores, so
 //! the name is resolved by walking the schema and taking, at each level, the longest
 //! run of tokens that names a property (backtracking when that leads nowhere).
-//! Upstreams are matched by their name in the file (case-insensitive, `-` written as
-//! `_`), routes by index: `RAMPART_UPSTREAMS_BILLING_API_URL`, `RAMPART_ROUTES_0_AUTH`.
+//! Upstreams and roles are matched by their name in the file (case-insensitive, `-`
+//! written as `_`), routes by index: `RAMPART_UPSTREAMS_BILLING_API_URL`,
+//! `RAMPART_ROUTES_0_AUTH`. A named table the file does not have at all falls back to
+//! its default entries (the default roles), which the variable then changes: with no
+//! `[roles]` table, `RAMPART_ROLES_ADMIN_REQUIRE_MFA` sets `require_mfa` of the
+//! default `admin` role and keeps the other defaults, rather than replacing them all
+//! with one half-written role.
 //!
 //! Every `RAMPART_*` variable must resolve: a misspelled override silently ignored
 //! would leave a production instance on the file's value while the operator believes
@@ -70,6 +75,9 @@ pub(crate) fn apply(
         let path = display_path(&segments);
         match parse_value(leaf.kind(), text) {
             Ok(value) => {
+                if let Value::Table(table) = &mut root {
+                    seed_map_defaults(table, &segments);
+                }
                 if let Value::Table(table) = &mut root
                     && set(table, &segments, value)
                 {
@@ -135,7 +143,12 @@ fn resolve<'a>(
             None
         }
         Kind::Map(values) => {
-            let names = current.and_then(Value::as_table)?;
+            // Absent from the file: the default entries (if any) are what there is.
+            let defaults = map_default(node);
+            let names = match current {
+                Some(value) => value.as_table()?,
+                None => defaults.as_ref().and_then(Value::as_table)?,
+            };
             for k in (1..tokens.len()).rev() {
                 let wanted = tokens[..k].join("_");
                 let Some(name) = names
@@ -159,6 +172,50 @@ fn resolve<'a>(
             Some((segments, leaf))
         }
         _ => None,
+    }
+}
+
+/// The default entries of a named-table node (`roles`), as TOML; `None` when the
+/// node has no default or an empty one.
+fn map_default(node: Node<'_>) -> Option<Value> {
+    node.default_value()
+        .and_then(|d| Value::try_from(d).ok())
+        .filter(|d| d.as_table().is_some_and(|t| !t.is_empty()))
+}
+
+/// Before a variable sets a key inside a named table that the file does not have,
+/// writes that table's default entries, so the variable changes a default entry
+/// instead of replacing all of them. Stops where the tree ends or is not a table
+/// (lists are indexed only where the file has them; a wrong type is left for the
+/// schema check to report).
+fn seed_map_defaults(table: &mut Table, segments: &[Segment]) {
+    let mut node = schema::root();
+    let mut current = table;
+    // The last segment is the key being set; only the tables above it matter.
+    let above = segments.split_last().map_or(&[][..], |(_, above)| above);
+    for segment in above {
+        let Segment::Key(key) = segment else {
+            return;
+        };
+        let child = match node.kind() {
+            Kind::Table(_) => match node.property(key) {
+                Some(child) => child,
+                None => return,
+            },
+            Kind::Map(values) => values,
+            _ => return,
+        };
+        if matches!(child.kind(), Kind::Map(_))
+            && !current.contains_key(key)
+            && let Some(default) = map_default(child)
+        {
+            current.insert(key.clone(), default);
+        }
+        match current.get_mut(key) {
+            Some(Value::Table(next)) => current = next,
+            _ => return,
+        }
+        node = child;
     }
 }
 
@@ -260,8 +317,11 @@ fn report_unknown(var: &str, current: &Value, problems: &mut Problems) {
         None => "unknown configuration variable".to_owned(),
     };
     let rest = var.strip_prefix(ENV_PREFIX).unwrap_or(var);
-    let fix = if rest.starts_with("UPSTREAMS_") || rest.starts_with("ROUTES_") {
-        "variables can change upstreams and routes defined in the file (by name or index), not add new ones; define them in the file".to_owned()
+    let fix = if ["UPSTREAMS_", "ROUTES_", "ROLES_"]
+        .iter()
+        .any(|p| rest.starts_with(p))
+    {
+        "variables can change upstreams, routes and roles defined in the file (by name or index) and the default roles, not add new ones; define them in the file".to_owned()
     } else {
         match &suggestion {
             Some(s) => format!("rename it to {s}, or unset it"),
@@ -300,7 +360,12 @@ fn collect_vars(node: Node<'_>, prefix: String, current: Option<&Value>, out: &m
             }
         }
         Kind::Map(values) => {
-            for (name, value) in current.and_then(Value::as_table).into_iter().flatten() {
+            let defaults = map_default(node);
+            let names = match current {
+                Some(value) => value.as_table(),
+                None => defaults.as_ref().and_then(Value::as_table),
+            };
+            for (name, value) in names.into_iter().flatten() {
                 collect_vars(values, schema::join(&prefix, name), Some(value), out);
             }
         }

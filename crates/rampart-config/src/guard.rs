@@ -10,7 +10,8 @@
 //! `Warn`, still reported. Conditions that are also load errors (empty database URL,
 //! upstream TLS mistakes, CORS wildcard with credentials) are `Fail` in every mode;
 //! they can only be seen on a `Config` built by hand. Advice that holds in every
-//! mode (`tls.none`, `secrets.inline`) is a `Warn`.
+//! mode (`tls.none`, `secrets.inline`, `api_tokens.admin`, `roles.admin_mfa`) is a
+//! `Warn`.
 
 use std::net::SocketAddr;
 
@@ -58,6 +59,8 @@ pub const CHECK_IDS: &[&str] = &[
     "secrets.weak",
     "secrets.inline",
     "auth.query_tokens",
+    "api_tokens.admin",
+    "roles.admin_mfa",
     "storage.empty_url",
     "upstream.tls",
     "jwt.ephemeral_keys",
@@ -100,7 +103,7 @@ pub const PLACEHOLDER_SECRETS: &[&str] = &[
     "rampart-example-metrics-token-0123456789",
 ];
 
-/// Shortest acceptable `metrics.token`, in characters.
+/// Shortest acceptable `metrics.token` and `auth.password.pepper`, in characters.
 pub const MIN_TOKEN_CHARS: usize = 32;
 
 /// Runs every configuration guardrail. One check per id in [`CHECK_IDS`] except
@@ -116,6 +119,8 @@ pub fn guardrails(config: &Config) -> Vec<Check> {
         g.secrets_weak(),
         g.secrets_inline(),
         g.auth_query_tokens(),
+        g.api_tokens_admin(),
+        g.roles_admin_mfa(),
         g.storage_empty_url(),
         g.upstream_tls(),
         g.jwt_ephemeral_keys(),
@@ -309,14 +314,30 @@ impl Guard<'_> {
     }
 
     fn secrets_weak(&self) -> Check {
-        match &self.config.metrics.token {
-            Some(token) if token.value.expose_secret().chars().count() < MIN_TOKEN_CHARS => self
-                .flagged(
-                    "secrets.weak",
-                    format!("metrics.token is shorter than {MIN_TOKEN_CHARS} characters"),
-                    "use a random token: `openssl rand -hex 32`",
-                ),
-            _ => pass("secrets.weak", "no short tokens"),
+        let short = |secret: &ResolvedSecret| {
+            secret.value.expose_secret().chars().count() < MIN_TOKEN_CHARS
+        };
+        let mut weak = Vec::new();
+        if self.config.metrics.token.as_ref().is_some_and(short) {
+            weak.push(("metrics.token", self.dev_only()));
+        }
+        // A short pepper is also a load error, so only a hand-built config gets
+        // here; like other load errors it fails in every mode.
+        if self.config.auth.password.pepper.as_ref().is_some_and(short) {
+            weak.push(("auth.password.pepper", Status::Fail));
+        }
+        let Some(status) = weak.iter().map(|(_, status)| *status).max() else {
+            return pass("secrets.weak", "no short tokens");
+        };
+        let names: Vec<&str> = weak.iter().map(|(name, _)| *name).collect();
+        Check {
+            id: "secrets.weak",
+            status,
+            finding: format!(
+                "shorter than {MIN_TOKEN_CHARS} characters: {}",
+                names.join(", ")
+            ),
+            fix: "use a random value: `openssl rand -hex 32`".to_owned(),
         }
     }
 
@@ -354,6 +375,62 @@ impl Guard<'_> {
             "auth.query_tokens",
             "tokens are accepted only in headers and cookies",
         )
+    }
+
+    /// Advice in every mode: the operator chose it, and it is not a dev convenience.
+    fn api_tokens_admin(&self) -> Check {
+        if self.config.api_tokens.allow_admin {
+            return Check {
+                id: "api_tokens.admin",
+                status: Status::Warn,
+                finding: "api_tokens.allow_admin = true: API tokens may carry the admin role's permissions, and a leaked token is a full takeover without a second factor".to_owned(),
+                fix: "set api_tokens.allow_admin = false, and give automation a role with only the permissions it needs".to_owned(),
+            };
+        }
+        pass(
+            "api_tokens.admin",
+            "API tokens never carry admin permissions",
+        )
+    }
+
+    /// Advice in every mode. Covers the role named `admin` and any role that grants
+    /// administrator power (`*` or `admin`) under another name.
+    fn roles_admin_mfa(&self) -> Check {
+        let without_mfa: Vec<&str> = self
+            .config
+            .roles
+            .iter()
+            .filter(|(name, role)| {
+                !role.require_mfa && (name.as_str() == "admin" || role.is_admin_equivalent())
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if without_mfa.is_empty() {
+            return pass(
+                "roles.admin_mfa",
+                "every administrator role requires a second factor",
+            );
+        }
+        let keys: Vec<String> = without_mfa
+            .iter()
+            .map(|name| format!("roles.{name}.require_mfa = false"))
+            .collect();
+        Check {
+            id: "roles.admin_mfa",
+            status: Status::Warn,
+            finding: format!(
+                "{}: administrators log in with a password alone, so one phished or reused password is a full takeover",
+                keys.join(", ")
+            ),
+            fix: format!(
+                "set require_mfa = true on {}",
+                without_mfa
+                    .iter()
+                    .map(|name| format!("[roles.{name}]"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
 
     fn storage_empty_url(&self) -> Check {
@@ -531,6 +608,9 @@ impl Guard<'_> {
         }
         if let Some(password) = config.email.smtp.as_ref().and_then(|s| s.password.as_ref()) {
             out.push(("email.smtp.password", password));
+        }
+        if let Some(pepper) = &config.auth.password.pepper {
+            out.push(("auth.password.pepper", pepper));
         }
         out
     }

@@ -35,11 +35,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use config::{
-    AuditConfig, AuthConfig, ClientIdentity, Config, CorsConfig, CorsOrigin, DevConfig,
-    EmailConfig, EmailTransport, JwtConfig, LogFilter, LogFormat, LoggingConfig, MasterKeySource,
-    MetricsConfig, Mode, RedisConfig, Registration, ResolvedSecret, RouteAuth, RouteConfig,
+    ApiTokensConfig, AuditConfig, AuthConfig, ClientIdentity, Config, CorsConfig, CorsOrigin,
+    CsrfConfig, DevConfig, EmailConfig, EmailTransport, JwtConfig, LockoutConfig, LogFilter,
+    LogFormat, LoggingConfig, MagicLinkConfig, MasterKeySource, MetricsConfig, Mode,
+    PasswordConfig, RedisConfig, Registration, ResolvedSecret, RoleConfig, RouteAuth, RouteConfig,
     SameSite, SecretOrigin, SecretsConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StorageBackend, StorageConfig, TlsConfig, TlsVersion, UpstreamConfig, UpstreamMode,
+    StorageBackend, StorageConfig, TlsConfig, TlsVersion, TotpConfig, UpstreamConfig, UpstreamMode,
 };
 pub use env::{ENV_PREFIX, RESERVED_ENV_VARS, env_var_for};
 pub use error::{ConfigError, Problem, REDACTED};

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use rampart_crypto::SecretString;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{
     EmailTransport, LogFormat, Mode, Registration, RouteAuth, SameSite, SmtpTls, StorageBackend,
@@ -61,6 +61,17 @@ pub(crate) struct RawConfig {
     pub auth: RawAuth,
     /// Rampart's own access tokens.
     pub jwt: RawJwt,
+    /// Long-lived API tokens.
+    pub api_tokens: RawApiTokens,
+    /// Time-based one-time passwords (second factor).
+    pub totp: RawTotp,
+    /// Login by emailed link.
+    pub magic_link: RawMagicLink,
+    /// Cross-site request forgery defence for cookie-authenticated requests.
+    pub csrf: RawCsrf,
+    /// Roles by name (`[a-z0-9_-]+`). Without a `[roles]` table: `admin` (every permission, MFA required) and `user` (no permissions).
+    #[serde(default = "default_roles")]
+    pub roles: BTreeMap<String, RawRole>,
     /// Outgoing mail.
     pub email: RawEmail,
     /// Development-only conveniences.
@@ -310,6 +321,9 @@ pub(crate) struct RawSession {
     /// A session ends this long after login, used or not; at least `idle_timeout`.
     #[schemars(extend("x-kind" = "duration"))]
     pub absolute_timeout: String,
+    /// Name of the session cookie. It must start with the prefix its flags call for, which browsers enforce: `__Host-` when Secure and host-only, `__Secure-` when Secure with a `domain`, neither when `cookie_secure = false`.
+    #[schemars(extend("x-default" = "`__Host-rampart_session`; `__Secure-rampart_session` with a `domain`; `rampart_session` when `cookie_secure = false`"))]
+    pub cookie_name: Option<String>,
 }
 
 impl Default for RawSession {
@@ -320,18 +334,103 @@ impl Default for RawSession {
             domain: None,
             idle_timeout: "30m".to_owned(),
             absolute_timeout: "12h".to_owned(),
+            cookie_name: None,
         }
     }
 }
 
 /// `[auth]`.
-#[derive(Deserialize, JsonSchema, Default)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAuth {
     /// Who may create an account: `open`, `invite_only` or `closed`.
     pub registration: Registration,
     /// Accept access tokens in the query string. Tokens in URLs leak into logs and `Referer`; dev only.
     pub danger_accept_query_tokens: bool,
+    /// Shortest new password, in characters: 8 to 128 (NIST SP 800-63B). No composition rules apply; common passwords are refused.
+    pub password_min_length: u32,
+    /// How long the one-time first-admin setup token, printed at first start, stays valid; at most 24h.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub setup_token_ttl: String,
+    /// How long an invitation stays valid.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub invite_ttl: String,
+    /// Most Argon2 computations at once (each takes `auth.password.memory_kib` of memory); further logins wait, so a login flood cannot starve the proxy. `0` means the number of CPUs.
+    pub max_concurrent_hashes: u32,
+    /// Lockout after repeated failed logins.
+    pub lockout: RawLockout,
+    /// Password hashing.
+    pub password: RawPassword,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        Self {
+            registration: Registration::default(),
+            danger_accept_query_tokens: false,
+            password_min_length: 12,
+            setup_token_ttl: "1h".to_owned(),
+            invite_ttl: "7d".to_owned(),
+            max_concurrent_hashes: 0,
+            lockout: RawLockout::default(),
+            password: RawPassword::default(),
+        }
+    }
+}
+
+/// `[auth.lockout]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLockout {
+    /// Failed logins within `window` that lock an account out; counted per account and, separately, per client IP.
+    pub max_failures: NonZeroU32,
+    /// The span in which failures are counted.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub window: String,
+    /// How long a lockout lasts.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub duration: String,
+}
+
+impl Default for RawLockout {
+    fn default() -> Self {
+        Self {
+            max_failures: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            window: "15m".to_owned(),
+            duration: "15m".to_owned(),
+        }
+    }
+}
+
+/// `[auth.password]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawPassword {
+    /// Argon2id memory cost in KiB (`m`). Together with `iterations` it must meet one of the OWASP minimums: m=47104/t=1, m=19456/t=2, m=12288/t=3, m=9216/t=4 or m=7168/t=5; at most 262144 (256 MiB).
+    pub memory_kib: NonZeroU32,
+    /// Argon2id passes (`t`); see `memory_kib` for the minimums; at most 10.
+    pub iterations: NonZeroU32,
+    /// Argon2id lanes (`p`); at most 8.
+    pub parallelism: NonZeroU32,
+    /// Pepper: a secret mixed into every new password hash and kept out of the database, so a stolen database alone cannot be cracked. At least 32 characters. Changing it invalidates existing hashes.
+    #[schemars(with = "Option<String>", extend("x-kind" = "secret"))]
+    pub pepper: Option<SecretString>,
+    /// File holding `auth.password.pepper` (mode 0600).
+    #[schemars(extend("x-kind" = "secret file path"))]
+    pub pepper_file: Option<PathBuf>,
+}
+
+impl Default for RawPassword {
+    fn default() -> Self {
+        let owasp = rampart_crypto::Argon2Params::OWASP;
+        Self {
+            memory_kib: NonZeroU32::new(owasp.memory_kib).unwrap_or(NonZeroU32::MIN),
+            iterations: NonZeroU32::new(owasp.iterations).unwrap_or(NonZeroU32::MIN),
+            parallelism: NonZeroU32::new(owasp.parallelism).unwrap_or(NonZeroU32::MIN),
+            pepper: None,
+            pepper_file: None,
+        }
+    }
 }
 
 /// `[jwt]`.
@@ -351,6 +450,21 @@ pub(crate) struct RawJwt {
     pub signing_key_path: Option<PathBuf>,
     /// Sign with a fresh in-memory key each start: every restart logs everybody out. Dev only.
     pub danger_ephemeral_keys: bool,
+    /// Refresh token lifetime; at least `access_ttl`.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub refresh_ttl: String,
+    /// Parallel requests presenting the same refresh token within this window get the same successor instead of tripping reuse detection; at most 1m. `0s` treats every reuse as theft.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub refresh_reuse_leeway: String,
+    /// Clock skew allowed when checking `exp` and `nbf`; at most 5m.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub leeway: String,
+    /// How long tokens signed by a rotated-out key stay valid; at least `access_ttl` and `assertion_ttl`, so no token is refused before it expires.
+    #[schemars(extend("x-kind" = "duration", "x-default" = "`access_ttl` (`assertion_ttl` if longer)"))]
+    pub rotation_grace: Option<String>,
+    /// Lifetime of the signed identity assertion sent to upstreams; at most 5m.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub assertion_ttl: String,
 }
 
 impl Default for RawJwt {
@@ -361,8 +475,113 @@ impl Default for RawJwt {
             access_ttl: "15m".to_owned(),
             signing_key_path: None,
             danger_ephemeral_keys: false,
+            refresh_ttl: "30d".to_owned(),
+            refresh_reuse_leeway: "5s".to_owned(),
+            leeway: "30s".to_owned(),
+            rotation_grace: None,
+            assertion_ttl: "60s".to_owned(),
         }
     }
+}
+
+/// `[api_tokens]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawApiTokens {
+    /// Let API tokens carry the admin role's permissions. A leaked admin token is a full takeover without a second factor; doctor warns (`api_tokens.admin`).
+    pub allow_admin: bool,
+    /// Lifetime of a new API token when none is asked for.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub default_ttl: String,
+    /// Longest lifetime a new API token may be given; at least `default_ttl`.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub max_ttl: String,
+}
+
+impl Default for RawApiTokens {
+    fn default() -> Self {
+        Self {
+            allow_admin: false,
+            default_ttl: "90d".to_owned(),
+            max_ttl: "365d".to_owned(),
+        }
+    }
+}
+
+/// `[totp]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTotp {
+    /// Issuer shown in authenticator apps; no `:`.
+    pub issuer: String,
+    /// Time steps (30 s each) accepted either side of the current one, for clock drift: 0 to 2. Each step accepts two more codes per attempt, helping guessers (RFC 6238 §6 recommends at most 1).
+    pub skew: u32,
+}
+
+impl Default for RawTotp {
+    fn default() -> Self {
+        Self {
+            issuer: "Rampart".to_owned(),
+            skew: 1,
+        }
+    }
+}
+
+/// `[magic_link]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawMagicLink {
+    /// Offer login by a one-time link sent by email.
+    pub enabled: bool,
+    /// How long a link stays valid; at most 1h.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub ttl: String,
+}
+
+impl Default for RawMagicLink {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl: "15m".to_owned(),
+        }
+    }
+}
+
+/// `[csrf]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCsrf {
+    /// Origins `scheme://host[:port]` allowed to make cookie-authenticated unsafe requests (POST, PUT, PATCH, DELETE), in addition to the origin of `public_url`. `*` and `null` are refused.
+    #[schemars(extend("x-kind" = "list of origins"))]
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[roles.<name>]`.
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRole {
+    /// Permissions granted: `*` (all), a word such as `admin`, or `resource:action` such as `users:read` or `integration:invoke` (lower-case `a-z0-9_-` words joined by `:`).
+    #[serde(default)]
+    #[schemars(extend("x-kind" = "list of permissions"))]
+    pub permissions: Vec<String>,
+    /// Require a second factor at login for holders of this role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-default" = "`true` for the role named `admin`, else `false`"))]
+    pub require_mfa: Option<bool>,
+}
+
+/// The roles used when the file has no `[roles]` table.
+pub(crate) fn default_roles() -> BTreeMap<String, RawRole> {
+    BTreeMap::from([
+        (
+            "admin".to_owned(),
+            RawRole {
+                permissions: vec!["*".to_owned()],
+                require_mfa: Some(true),
+            },
+        ),
+        ("user".to_owned(), RawRole::default()),
+    ])
 }
 
 /// `[email]`.

@@ -58,6 +58,10 @@ pub(crate) const SECRET_KEYS: &[SecretKey] = &[
         name: "email.smtp.password",
         companion: "email.smtp.password_file",
     },
+    SecretKey {
+        name: "auth.password.pepper",
+        companion: "auth.password.pepper_file",
+    },
 ];
 
 /// Whether the key at `path` holds a secret value (whose value must not be shown).

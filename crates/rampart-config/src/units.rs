@@ -1,5 +1,6 @@
 //! Parsers for the values that are written as strings: durations, sizes, CIDRs,
-//! socket addresses, URLs, CORS origins, log filters, host names and HTTP tokens.
+//! socket addresses, URLs, CORS origins, log filters, host names, HTTP tokens,
+//! cookie names and role permissions.
 //!
 //! Each returns the typed value or an [`Invalid`] with a message and a fix; the
 //! caller adds the key and the value. Messages never repeat the input (the caller
@@ -188,6 +189,19 @@ pub(crate) fn origin(text: &str) -> Result<CorsOrigin, Invalid> {
     )))
 }
 
+/// An exact origin `scheme://host[:port]`, as [`origin`] but without `*`: for lists
+/// that extend the user's session to other origins (CSRF), where a wildcard would
+/// extend it to every site.
+pub(crate) fn exact_origin(text: &str) -> Result<String, Invalid> {
+    match origin(text)? {
+        CorsOrigin::Exact(origin) => Ok(origin),
+        CorsOrigin::Any => Err(Invalid::new(
+            "\"*\" would let every site make requests with the user's session cookie",
+            "list the exact origins, such as \"https://app.example.com\"",
+        )),
+    }
+}
+
 /// The level names `tracing` accepts.
 const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
 
@@ -270,6 +284,50 @@ pub(crate) fn http_token(text: &str) -> Result<String, Invalid> {
     }
 }
 
+/// A cookie name: letters, digits, `-`, `_` and `.` — a conservative subset of the
+/// RFC 6265 token that needs no quoting anywhere. Prefix rules are checked by the
+/// caller, which knows the cookie's flags.
+pub(crate) fn cookie_name(text: &str) -> Result<String, Invalid> {
+    let trimmed = text.trim();
+    let valid = !trimmed.is_empty()
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(Invalid::new(
+            "not a cookie name",
+            "use letters, digits, -, _ and . only, such as \"__Host-rampart_session\"",
+        ))
+    }
+}
+
+/// A role permission: `*` (everything), or lower-case words of `a-z`, `0-9`, `_`
+/// and `-` joined by `:` (`admin`, `users:read`, `integration:invoke`). Wildcards
+/// inside a permission (`users:*`) are refused: only the whole-permission `*`
+/// exists, so a role's power is always read off its list.
+pub(crate) fn permission(text: &str) -> Result<String, Invalid> {
+    let trimmed = text.trim();
+    if trimmed == "*" {
+        return Ok(trimmed.to_owned());
+    }
+    let valid = trimmed.split(':').all(|word| {
+        !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    });
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(Invalid::new(
+            "not a permission",
+            "use \"*\" for all, a word such as \"admin\", or resource:action such as \"users:read\" (lower-case a-z, 0-9, _ and -)",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +395,17 @@ mod tests {
         assert!(origin("null").is_err());
         assert!(origin("https://a.example/").is_err());
         assert!(origin("a.example").is_err());
+        assert_eq!(
+            exact_origin("https://App.example").unwrap(),
+            "https://app.example"
+        );
+        assert!(
+            exact_origin("*")
+                .unwrap_err()
+                .message
+                .contains("every site")
+        );
+        assert!(exact_origin("null").is_err());
     }
 
     #[test]
@@ -363,5 +432,31 @@ mod tests {
         assert!(host(".example.com").is_err());
         assert!(http_token("X-Request-Id").is_ok());
         assert!(http_token("bad header").is_err());
+    }
+
+    #[test]
+    fn cookie_names() {
+        assert_eq!(cookie_name(" __Host-sid ").unwrap(), "__Host-sid");
+        assert!(cookie_name("a b").is_err());
+        assert!(cookie_name("sid;").is_err());
+        assert!(cookie_name("").is_err());
+    }
+
+    #[test]
+    fn permissions() {
+        for ok in ["*", "admin", "users:read", "integration:invoke", "a-b_c:d1"] {
+            assert_eq!(permission(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "Users:read",
+            "users:",
+            ":read",
+            "users:*",
+            "users read",
+            "**",
+        ] {
+            assert!(permission(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod clock;
 pub mod error;
+pub mod identity;
 pub mod keys;
 pub mod store;
 pub mod vault;

@@ -16,8 +16,11 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod request_id;
+pub mod routes;
 pub mod server;
+pub mod state;
 pub mod tls;
 
 pub use error::ApiError;
 pub use request_id::RequestId;
+pub use state::AppState;

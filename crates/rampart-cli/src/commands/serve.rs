@@ -20,6 +20,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let options = run::StartOptions {
         migrate: args.migrate,
         listener: None,
+        clock: None,
     };
     let running = match run::start(config, options).await {
         Ok(running) => running,

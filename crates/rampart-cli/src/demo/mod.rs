@@ -75,6 +75,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         run::StartOptions {
             migrate: true,
             listener: Some(listener),
+            clock: None,
         },
     )
     .await?;

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api_openapi;
+mod audit;
 mod common;
 mod demo;
 mod help;
@@ -11,3 +13,4 @@ mod metrics;
 mod secrets_in_logs;
 mod serve;
 mod storage;
+mod support;

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{
-    AuditConfig, AuthConfig, Config, DevConfig, EmailConfig, EmailTransport, JwtConfig, LogFilter,
-    LoggingConfig, MetricsConfig, Mode, RedisConfig, SameSite, SecretsConfig, ServerConfig,
-    SessionConfig, SmtpConfig, StorageBackend, StorageConfig, TlsConfig, UpstreamConfig,
+    AuditConfig, Config, DevConfig, EmailConfig, EmailTransport, HOST_PREFIX, JwtConfig, LogFilter,
+    LoggingConfig, MetricsConfig, Mode, RedisConfig, SECURE_PREFIX, SESSION_COOKIE_BASE_NAME,
+    SameSite, SecretsConfig, ServerConfig, SessionConfig, SmtpConfig, StorageBackend,
+    StorageConfig, TlsConfig, UpstreamConfig, cookie_prefix_for,
 };
 use crate::env::EnvOrigins;
 use crate::error::{Problems, REDACTED, quote};
@@ -24,6 +25,7 @@ use crate::raw::{
 use crate::secrets::{Sources, check_secret_file};
 use crate::units::{self, Invalid};
 
+mod identity;
 mod routing;
 
 /// Where the TOML came from and what the environment set, for secret origins.
@@ -72,6 +74,12 @@ pub(crate) fn validate(
     let audit = v.audit(raw.audit);
     let session = v.session(raw.session);
     let jwt = v.jwt(raw.jwt, public_url.as_ref());
+    let auth = v.auth(raw.auth, &sources);
+    let api_tokens = v.api_tokens(raw.api_tokens);
+    let totp = v.totp(raw.totp);
+    let magic_link = v.magic_link(raw.magic_link);
+    let csrf = v.csrf(raw.csrf);
+    let roles = v.roles(raw.roles);
     let email = v.email(raw.email, &data_dir, &sources);
     let simulate_user = raw.dev.simulate_user.and_then(|user| {
         let user = user.trim().to_owned();
@@ -115,11 +123,13 @@ pub(crate) fn validate(
         metrics,
         audit,
         session,
-        auth: AuthConfig {
-            registration: raw.auth.registration,
-            danger_accept_query_tokens: raw.auth.danger_accept_query_tokens,
-        },
+        auth,
         jwt,
+        api_tokens,
+        totp,
+        magic_link,
+        csrf,
+        roles,
         email,
         dev: DevConfig { simulate_user },
         upstreams,
@@ -175,6 +185,29 @@ impl Validator<'_> {
                 Some(quote(text)),
                 "must be longer than zero",
                 "use a positive duration such as \"10s\"",
+            );
+        }
+        value
+    }
+
+    /// A duration with an upper bound; `limit` is the bound and how it is written,
+    /// `why` the harm of a longer value.
+    fn at_most(
+        &mut self,
+        key: &str,
+        text: &str,
+        zero: Zero,
+        (limit, limit_text): (Duration, &str),
+        why: &str,
+        default: &str,
+    ) -> Duration {
+        let value = self.duration(key, text, zero);
+        if value > limit {
+            self.problem(
+                key,
+                Some(quote(text)),
+                format!("longer than {limit_text}: {why}"),
+                format!("use at most \"{limit_text}\"; the default is \"{default}\""),
             );
         }
         value
@@ -438,13 +471,94 @@ impl Validator<'_> {
                 "make idle_timeout shorter than absolute_timeout",
             );
         }
+        let cookie_name_override = raw.cookie_name.as_deref().and_then(|text| {
+            self.session_cookie_name(text, raw.cookie_secure, raw.domain.is_some())
+        });
         SessionConfig {
             cookie_secure: raw.cookie_secure,
             same_site: raw.same_site,
             domain,
             idle_timeout,
             absolute_timeout,
+            cookie_name_override,
         }
+    }
+
+    /// A configured session cookie name, which must carry the prefix its flags call
+    /// for.
+    ///
+    /// Browsers refuse to store a `__Host-` cookie with a `Domain` or without
+    /// `Secure`, and a `__Secure-` cookie without `Secure`; a name without the prefix
+    /// the flags allow gives up the prefix's promise that neither a subdomain nor a
+    /// plain-HTTP page set the cookie (cookie tossing, session fixation).
+    fn session_cookie_name(&mut self, text: &str, secure: bool, domain: bool) -> Option<String> {
+        let key = "session.cookie_name";
+        let name = self.parse(key, text, units::cookie_name)?;
+        let value = Some(quote(&name));
+        let lower = name.to_ascii_lowercase();
+        let (prefix, rest) = [HOST_PREFIX, SECURE_PREFIX]
+            .into_iter()
+            .find(|p| lower.starts_with(&p.to_ascii_lowercase()))
+            .map_or(("", name.as_str()), |p| {
+                (p, name.get(p.len()..).unwrap_or_default())
+            });
+        let rest = if rest.is_empty() {
+            SESSION_COOKIE_BASE_NAME
+        } else {
+            rest
+        };
+        let expected = cookie_prefix_for(secure, domain);
+        if !prefix.is_empty() && !name.starts_with(prefix) {
+            self.problem(
+                key,
+                value,
+                format!("the prefix must be written exactly {prefix}: browsers disagree on other spellings"),
+                format!("rename it to {prefix}{rest}"),
+            );
+            return None;
+        }
+        if prefix == HOST_PREFIX && domain {
+            self.problem(
+                key,
+                value,
+                "a __Host- cookie cannot have a Domain, and browsers refuse to store it with session.domain set",
+                format!("rename it to {SECURE_PREFIX}{rest}, or remove session.domain"),
+            );
+            return None;
+        }
+        if !prefix.is_empty() && !secure {
+            self.problem(
+                key,
+                value,
+                format!("a {prefix} cookie must be Secure, and browsers refuse to store it with session.cookie_secure = false"),
+                format!("set session.cookie_secure = true, or rename it to {rest}"),
+            );
+            return None;
+        }
+        if prefix.len() == name.len() {
+            self.problem(
+                key,
+                value,
+                "the name is only a prefix",
+                format!("rename it to {prefix}{SESSION_COOKIE_BASE_NAME}"),
+            );
+            return None;
+        }
+        if prefix != expected {
+            let flags = if domain {
+                "Secure with session.domain"
+            } else {
+                "Secure and host-only"
+            };
+            self.problem(
+                key,
+                value,
+                format!("a {flags} session cookie must be named {expected}...: the prefix makes browsers refuse a cookie of that name set by a subdomain or over plain HTTP"),
+                format!("rename it to {expected}{rest}"),
+            );
+            return None;
+        }
+        Some(name)
     }
 
     fn jwt(&mut self, raw: RawJwt, public_url: Option<&url::Url>) -> JwtConfig {
@@ -482,12 +596,79 @@ impl Validator<'_> {
                 );
             }
         }
+        let access_ttl = self.duration("jwt.access_ttl", &raw.access_ttl, Zero::Refused);
+        let refresh_ttl = self.duration("jwt.refresh_ttl", &raw.refresh_ttl, Zero::Refused);
+        if refresh_ttl < access_ttl && !refresh_ttl.is_zero() {
+            self.problem(
+                "jwt.refresh_ttl",
+                Some(quote(&raw.refresh_ttl)),
+                format!(
+                    "shorter than jwt.access_ttl ({}): the refresh token would expire before the access token it renews",
+                    raw.access_ttl
+                ),
+                "raise refresh_ttl or lower access_ttl",
+            );
+        }
+        let refresh_reuse_leeway = self.at_most(
+            "jwt.refresh_reuse_leeway",
+            &raw.refresh_reuse_leeway,
+            Zero::Allowed,
+            (Duration::from_secs(60), "1m"),
+            "a stolen refresh token replayed within this window is not detected as reuse",
+            "5s",
+        );
+        let leeway = self.at_most(
+            "jwt.leeway",
+            &raw.leeway,
+            Zero::Allowed,
+            (Duration::from_secs(300), "5m"),
+            "clocks kept by NTP differ by seconds, and every second of leeway extends every token's life",
+            "30s",
+        );
+        let assertion_ttl = self.at_most(
+            "jwt.assertion_ttl",
+            &raw.assertion_ttl,
+            Zero::Refused,
+            (Duration::from_secs(300), "5m"),
+            "an assertion is a bearer credential for upstreams, and a long life widens the window to replay a leaked one",
+            "60s",
+        );
+        let rotation_grace = match &raw.rotation_grace {
+            Some(text) => {
+                let grace = self.duration("jwt.rotation_grace", text, Zero::Refused);
+                let (longest, longest_key, longest_text) = if assertion_ttl > access_ttl {
+                    (assertion_ttl, "jwt.assertion_ttl", &raw.assertion_ttl)
+                } else {
+                    (access_ttl, "jwt.access_ttl", &raw.access_ttl)
+                };
+                if grace < longest && !grace.is_zero() {
+                    self.problem(
+                        "jwt.rotation_grace",
+                        Some(quote(text)),
+                        format!(
+                            "shorter than {longest_key} ({longest_text}): tokens signed just before a key rotation would be refused before they expire"
+                        ),
+                        format!(
+                            "use at least {}, or remove the key to use jwt.access_ttl",
+                            quote(longest_text)
+                        ),
+                    );
+                }
+                grace
+            }
+            None => access_ttl.max(assertion_ttl),
+        };
         JwtConfig {
             issuer,
             audience: raw.audience,
-            access_ttl: self.duration("jwt.access_ttl", &raw.access_ttl, Zero::Refused),
+            access_ttl,
             signing_key_path: raw.signing_key_path,
             danger_ephemeral_keys: raw.danger_ephemeral_keys,
+            refresh_ttl,
+            refresh_reuse_leeway,
+            leeway,
+            rotation_grace,
+            assertion_ttl,
         }
     }
 
@@ -565,5 +746,47 @@ impl Validator<'_> {
             outbox_path: raw.outbox_path.unwrap_or_else(|| data_dir.join("outbox")),
             smtp,
         }
+    }
+}
+
+/// Whether a name chosen by the operator (upstream, role) is `[a-z0-9_-]+`.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// A name made valid for a suggestion in a fix.
+fn sanitize_name(name: &str) -> String {
+    let cleaned: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "name".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("billing-api_2"));
+        assert!(!is_valid_name("Bad Name"));
+        assert!(!is_valid_name(""));
+        assert_eq!(sanitize_name("My API"), "my-api");
+        assert_eq!(sanitize_name(""), "name");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Validator, Zero};
+use super::{Validator, Zero, is_valid_name, sanitize_name};
 use crate::config::{ClientIdentity, CorsConfig, RouteConfig, UpstreamConfig, UpstreamMode};
 use crate::error::quote;
 use crate::raw::{RawCors, RawRoute, RawUpstream};
@@ -13,11 +13,7 @@ use crate::units;
 impl Validator<'_> {
     pub(super) fn upstream(&mut self, name: &str, raw: RawUpstream) -> Option<UpstreamConfig> {
         let base = format!("upstreams.{name}");
-        let valid_name = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !valid_name {
+        if !is_valid_name(name) {
             self.problem(
                 format!("upstreams.{}", quote(name)),
                 None,
@@ -275,37 +271,11 @@ impl Validator<'_> {
     }
 }
 
-/// A name made valid for a suggestion in a fix.
-fn sanitize_name(name: &str) -> String {
-    let cleaned: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        "name".to_owned()
-    } else {
-        cleaned
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::CorsOrigin;
     use crate::error::Problems;
-
-    #[test]
-    fn sanitized_names_are_valid() {
-        assert_eq!(sanitize_name("My API"), "my-api");
-        assert_eq!(sanitize_name(""), "name");
-    }
 
     #[test]
     fn cors_origin_rules() {

@@ -144,3 +144,108 @@ fn secret_env_values_are_never_shown() {
     let err = load_env_err("", &[("RAMPART_STORAGE_URL", "mysql://root:hunter2@db/x")]);
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+#[test]
+fn nested_identity_keys_are_overridden() {
+    let config = from_toml_str(
+        "[auth.lockout]\nmax_failures = 10\n",
+        &env(&[
+            ("RAMPART_AUTH_LOCKOUT_MAX_FAILURES", "3"),
+            ("RAMPART_AUTH_PASSWORD_MIN_LENGTH", "14"),
+            ("RAMPART_AUTH_PASSWORD_MEMORY_KIB", "47104"),
+            ("RAMPART_AUTH_PASSWORD_ITERATIONS", "1"),
+            ("RAMPART_JWT_REFRESH_REUSE_LEEWAY", "2s"),
+            (
+                "RAMPART_CSRF_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            ),
+            ("RAMPART_SESSION_COOKIE_NAME", "__Host-sid"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.auth.lockout.max_failures.get(), 3);
+    assert_eq!(config.auth.password_min_length, 14);
+    assert_eq!(config.auth.password.memory_kib.get(), 47_104);
+    assert_eq!(config.auth.password.iterations.get(), 1);
+    assert_eq!(
+        config.jwt.refresh_reuse_leeway,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        config.csrf.allowed_origins,
+        ["https://a.example", "https://b.example"]
+    );
+    assert_eq!(config.session.cookie_name(), "__Host-sid");
+
+    let err = load_env_err("", &[("RAMPART_AUTH_LOCKOUT_MAX_FAILURES", "0")]);
+    problem(&err, "auth.lockout.max_failures");
+}
+
+#[test]
+fn default_roles_are_overridden_in_place() {
+    // No [roles] table: the variable changes the default admin role and keeps the
+    // rest of the defaults.
+    let config = from_toml_str("", &env(&[("RAMPART_ROLES_ADMIN_REQUIRE_MFA", "false")])).unwrap();
+    let admin = &config.roles["admin"];
+    assert!(!admin.require_mfa);
+    assert_eq!(admin.permissions, ["*"]);
+    assert!(config.roles.contains_key("user"));
+
+    let config = from_toml_str(
+        "",
+        &env(&[(
+            "RAMPART_ROLES_USER_PERMISSIONS",
+            "users:read, integration:invoke",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.roles["user"].permissions,
+        ["users:read", "integration:invoke"]
+    );
+    assert!(config.roles["admin"].require_mfa);
+}
+
+#[test]
+fn roles_in_the_file_are_overridden_by_name() {
+    let text = "[roles.admin]\npermissions = [\"*\"]\n[roles.billing-ops]\npermissions = [\"billing:read\"]\n";
+    let config = from_toml_str(
+        text,
+        &env(&[
+            ("RAMPART_ROLES_ADMIN_REQUIRE_MFA", "false"),
+            ("RAMPART_ROLES_BILLING_OPS_REQUIRE_MFA", "true"),
+        ]),
+    )
+    .unwrap();
+    assert!(!config.roles["admin"].require_mfa);
+    assert!(config.roles["billing-ops"].require_mfa);
+    assert!(
+        !config.roles.contains_key("user"),
+        "a file with roles has no defaults"
+    );
+
+    // Roles the file does not define cannot be added, here: the file's roles
+    // replace the defaults, so `user` is unknown too.
+    let err = load_env_err(
+        text,
+        &[
+            ("RAMPART_ROLES_USER_REQUIRE_MFA", "true"),
+            ("RAMPART_ROLES_AUDITOR_PERMISSIONS", "audit:read"),
+        ],
+    );
+    for var in [
+        "RAMPART_ROLES_USER_REQUIRE_MFA",
+        "RAMPART_ROLES_AUDITOR_PERMISSIONS",
+    ] {
+        assert!(
+            problem(&err, var).fix.contains("define them in the file"),
+            "{err}"
+        );
+    }
+    let err = load_env_err("", &[("RAMPART_ROLES_ADMIN_REQUIRE_MFA", "maybe")]);
+    assert!(
+        problem(&err, "RAMPART_ROLES_ADMIN_REQUIRE_MFA")
+            .message
+            .contains("roles.admin.require_mfa")
+    );
+}

@@ -7,7 +7,7 @@ use rampart_config::{
     guardrails, refuses_start,
 };
 
-use crate::{KEY_HEX, TOKEN, env, load_err, problem, secret_file, toml_path};
+use crate::{KEY_HEX, PEPPER, TOKEN, env, load_err, problem, secret_file, toml_path};
 
 /// A production-ready baseline: key and token from the environment, loopback
 /// listener behind a trusted proxy.
@@ -184,6 +184,108 @@ fn secrets_weak() {
         &[("RAMPART_METRICS_TOKEN", "Xk29fmQ1pz")],
         "shorter than 32",
     );
+}
+
+#[test]
+fn pepper_placeholder_and_weakness() {
+    let repeated = "0".repeat(40);
+    assert_dev_only(
+        "secrets.placeholder",
+        "",
+        &[("RAMPART_AUTH_PASSWORD_PEPPER", &repeated)],
+        "auth.password.pepper",
+    );
+    assert_dev_only(
+        "secrets.placeholder",
+        "",
+        &[(
+            "RAMPART_AUTH_PASSWORD_PEPPER",
+            "rampart-example-metrics-token-0123456789",
+        )],
+        "auth.password.pepper",
+    );
+    let strong = config(
+        "production",
+        "",
+        &[("RAMPART_AUTH_PASSWORD_PEPPER", PEPPER)],
+    );
+    assert_eq!(check(&strong, "secrets.placeholder").status, Status::Pass);
+    assert_eq!(check(&strong, "secrets.weak").status, Status::Pass);
+
+    // A short pepper is a load error; on a config built by hand the check fails in
+    // every mode, like the other conditions that are load errors.
+    for mode in ["production", "dev"] {
+        let mut config = config(mode, "", &[("RAMPART_AUTH_PASSWORD_PEPPER", PEPPER)]);
+        if let Some(pepper) = config.auth.password.pepper.as_mut() {
+            pepper.value = rampart_crypto::SecretString::from("xyzzy-pepper");
+        }
+        let c = check(&config, "secrets.weak");
+        assert_eq!(c.status, Status::Fail, "{mode}");
+        assert!(c.finding.contains("auth.password.pepper"), "{}", c.finding);
+        assert!(!c.finding.contains("xyzzy"), "values are never shown");
+    }
+}
+
+#[test]
+fn pepper_inline_is_reported() {
+    let config = config(
+        "production",
+        &format!("[auth.password]\npepper = \"{PEPPER}\"\n"),
+        &[],
+    );
+    let c = check(&config, "secrets.inline");
+    assert_eq!(c.status, Status::Warn);
+    assert!(c.finding.contains("auth.password.pepper"));
+}
+
+#[test]
+fn api_tokens_admin_warns_in_every_mode() {
+    for mode in ["production", "dev"] {
+        let config = config(mode, "[api_tokens]\nallow_admin = true\n", &[]);
+        let checks = guardrails(&config);
+        let c = checks.iter().find(|c| c.id == "api_tokens.admin").unwrap();
+        assert_eq!(c.status, Status::Warn, "{mode}");
+        assert!(c.finding.contains("allow_admin = true"), "{}", c.finding);
+        assert!(c.fix.contains("allow_admin = false"));
+        assert!(!refuses_start(&checks));
+    }
+    let default = config("production", "", &[]);
+    assert_eq!(check(&default, "api_tokens.admin").status, Status::Pass);
+}
+
+#[test]
+fn roles_admin_mfa_warns_in_every_mode() {
+    for mode in ["production", "dev"] {
+        for (text, vars) in [
+            ("[roles.admin]\nrequire_mfa = false\n", &[][..]),
+            ("", &[("RAMPART_ROLES_ADMIN_REQUIRE_MFA", "false")][..]),
+        ] {
+            let config = config(mode, text, vars);
+            let checks = guardrails(&config);
+            let c = checks.iter().find(|c| c.id == "roles.admin_mfa").unwrap();
+            assert_eq!(c.status, Status::Warn, "{mode}: {c:?}");
+            assert!(
+                c.finding.contains("roles.admin.require_mfa = false"),
+                "{}",
+                c.finding
+            );
+            assert_eq!(c.fix, "set require_mfa = true on [roles.admin]");
+            assert!(!refuses_start(&checks));
+        }
+    }
+    // A role with administrator power under another name is held to the same rule.
+    let renamed = config(
+        "production",
+        "[roles.admin]\npermissions = [\"*\"]\n[roles.root]\npermissions = [\"admin\"]\n[roles.viewer]\npermissions = [\"users:read\"]\n",
+        &[],
+    );
+    let c = check(&renamed, "roles.admin_mfa");
+    assert_eq!(c.status, Status::Warn);
+    assert!(c.finding.contains("roles.root.require_mfa = false"));
+    assert!(!c.finding.contains("admin.require_mfa") && !c.finding.contains("viewer"));
+    // Written without require_mfa, admin keeps MFA.
+    let admin_only = config("production", "[roles.admin]\npermissions = [\"*\"]\n", &[]);
+    assert_eq!(check(&admin_only, "roles.admin_mfa").status, Status::Pass);
 }
 
 #[test]

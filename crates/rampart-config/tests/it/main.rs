@@ -8,6 +8,7 @@ mod docs;
 mod env;
 mod errors;
 mod guard;
+mod identity;
 mod properties;
 mod secrets;
 
@@ -21,6 +22,9 @@ pub const KEY_HEX: &str = "4f1c9a7e2b3d8c6a0e5f7b9d1c3a5e7f9b2d4c6e8a0f1b3d5c7e9
 
 /// A strong metrics token for tests.
 pub const TOKEN: &str = "mT9x2QvL7pZs4KwR8nYb3JdF6hGc1VeA";
+
+/// A strong password pepper for tests.
+pub const PEPPER: &str = "Vq8Lw3Nz6Rb1Ts9Kx4Hm7Pc2Fd5Gj0Ya";
 
 /// An environment map from pairs.
 pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -3,7 +3,7 @@
 use rampart_config::{Mode, SecretOrigin, Status, from_toml_str, guardrails};
 use rampart_crypto::master_key::MasterKeyKind;
 
-use crate::{KEY_HEX, env, load_env_err, open_file, problem, secret_file, toml_path};
+use crate::{KEY_HEX, PEPPER, env, load_env_err, open_file, problem, secret_file, toml_path};
 
 #[test]
 fn inline_beats_file_beats_secrets_file_beats_credentials() {
@@ -308,6 +308,7 @@ fn debug_of_a_config_reveals_no_secret() {
         "email.smtp.password",
         "smtp-password-from-credentials",
     );
+    secret_file(&creds, "auth.password.pepper", PEPPER);
     let json = secret_file(
         dir.path(),
         "secrets.json",
@@ -344,7 +345,7 @@ fn debug_of_a_config_reveals_no_secret() {
     let config = from_toml_str(&text, &vars).unwrap();
     assert_eq!(
         config.secret_origins().len(),
-        5,
+        6,
         "every secret kind is present"
     );
     let debug = format!("{config:?}");
@@ -354,6 +355,7 @@ fn debug_of_a_config_reveals_no_secret() {
         "redis-pass-from-json",
         "metrics-token-inline",
         "env-secret-db-path",
+        PEPPER,
     ] {
         assert!(!debug.contains(secret), "{secret} leaked in Debug");
     }
