@@ -2,7 +2,8 @@
 //!
 //! Plain columns in, plain columns out: the audit module in `rampart-core` owns the
 //! record format and decides whether a row is malformed (so verification can name
-//! the row), so nothing is parsed here. Rows are only ever inserted.
+//! the row), so nothing is parsed here. Rows are only ever inserted, possibly by
+//! several processes at once; the unique keys of `0100_audit.sql` decide who wins.
 
 use async_trait::async_trait;
 use rampart_core::audit::{AuditRow, AuditStore, CheckpointRow};
@@ -24,17 +25,21 @@ impl AuditStore for Store {
             return Ok(());
         }
         // One transaction per batch: a batch is in the table entirely or not at all,
-        // and a duplicate seq (another writer, or a retried batch that had in fact
-        // committed) rolls the whole batch back as a `Conflict`.
+        // and a duplicate seq or checkpoint prev_seq (another writer got there first,
+        // or a retried batch that had in fact committed) rolls the whole batch back
+        // as a `Conflict`. On PostgreSQL a concurrent insert of the same key waits for
+        // the other transaction and then fails, so the loser always sees the conflict.
         let mut tx = self.begin_write(WHAT).await?;
         for r in records {
             sqlx::query(
-                "INSERT INTO audit_records (seq, time_us, kind, outcome, actor, target, \
-                 client_ip, request_id, reason, details, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "INSERT INTO audit_records (seq, time_us, writer, file_prev_seq, kind, outcome, \
+                 actor, target, client_ip, request_id, reason, details, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(r.seq)
             .bind(r.time_us)
+            .bind(r.writer.as_str())
+            .bind(r.file_prev_seq)
             .bind(r.kind.as_str())
             .bind(r.outcome.as_str())
             .bind(r.actor.as_deref())
@@ -51,13 +56,14 @@ impl AuditStore for Store {
         }
         for c in checkpoints {
             sqlx::query(
-                "INSERT INTO audit_checkpoints (seq, hash, prev_seq, time_us, key_id, signature) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO audit_checkpoints (seq, hash, prev_seq, time_us, writer, key_id, \
+                 signature) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(c.seq)
             .bind(c.hash.as_str())
             .bind(c.prev_seq)
             .bind(c.time_us)
+            .bind(c.writer.as_str())
             .bind(c.key_id.as_str())
             .bind(c.signature.as_str())
             .execute(&mut *tx)
@@ -69,8 +75,8 @@ impl AuditStore for Store {
 
     async fn last_audit_record(&self) -> Result<Option<AuditRow>, StoreError> {
         let row: Option<RecordTuple> = sqlx::query_as(
-            "SELECT seq, time_us, kind, outcome, actor, target, client_ip, request_id, \
-             reason, details, prev_hash, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, time_us, writer, file_prev_seq, kind, outcome, actor, target, \
+             client_ip, request_id, reason, details, prev_hash, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
         )
         .fetch_optional(self.pool())
         .await
@@ -80,7 +86,7 @@ impl AuditStore for Store {
 
     async fn last_audit_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
         let row: Option<CheckpointTuple> = sqlx::query_as(
-            "SELECT seq, hash, prev_seq, time_us, key_id, signature FROM audit_checkpoints \
+            "SELECT seq, hash, prev_seq, time_us, writer, key_id, signature FROM audit_checkpoints \
              ORDER BY seq DESC LIMIT 1",
         )
         .fetch_optional(self.pool())
@@ -95,8 +101,8 @@ impl AuditStore for Store {
         limit: u32,
     ) -> Result<Vec<AuditRow>, StoreError> {
         let rows: Vec<RecordTuple> = sqlx::query_as(
-            "SELECT seq, time_us, kind, outcome, actor, target, client_ip, request_id, \
-             reason, details, prev_hash, hash FROM audit_records WHERE seq > $1 \
+            "SELECT seq, time_us, writer, file_prev_seq, kind, outcome, actor, target, \
+             client_ip, request_id, reason, details, prev_hash, hash FROM audit_records WHERE seq > $1 \
              ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
@@ -113,7 +119,7 @@ impl AuditStore for Store {
         limit: u32,
     ) -> Result<Vec<CheckpointRow>, StoreError> {
         let rows: Vec<CheckpointTuple> = sqlx::query_as(
-            "SELECT seq, hash, prev_seq, time_us, key_id, signature FROM audit_checkpoints \
+            "SELECT seq, hash, prev_seq, time_us, writer, key_id, signature FROM audit_checkpoints \
              WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
@@ -122,6 +128,22 @@ impl AuditStore for Store {
         .await
         .map_err(on("audit checkpoint"))?;
         Ok(rows.into_iter().map(checkpoint_row).collect())
+    }
+
+    async fn audit_record_continuing_file(
+        &self,
+        file_prev_seq: i64,
+    ) -> Result<Option<AuditRow>, StoreError> {
+        let row: Option<RecordTuple> = sqlx::query_as(
+            "SELECT seq, time_us, writer, file_prev_seq, kind, outcome, actor, target, \
+             client_ip, request_id, reason, details, prev_hash, hash FROM audit_records \
+             WHERE file_prev_seq = $1 ORDER BY seq LIMIT 1",
+        )
+        .bind(file_prev_seq)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(on(WHAT))?;
+        Ok(row.map(record_row))
     }
 
     async fn first_audit_seq_since(&self, since_us: i64) -> Result<Option<i64>, StoreError> {
@@ -138,6 +160,8 @@ type RecordTuple = (
     i64,
     i64,
     String,
+    Option<i64>,
+    String,
     String,
     Option<String>,
     Option<String>,
@@ -149,12 +173,14 @@ type RecordTuple = (
     String,
 );
 
-type CheckpointTuple = (i64, String, i64, i64, String, String);
+type CheckpointTuple = (i64, String, i64, i64, String, String, String);
 
 fn record_row(
     (
         seq,
         time_us,
+        writer,
+        file_prev_seq,
         kind,
         outcome,
         actor,
@@ -170,6 +196,8 @@ fn record_row(
     AuditRow {
         seq,
         time_us,
+        writer,
+        file_prev_seq,
         kind,
         outcome,
         actor,
@@ -184,13 +212,14 @@ fn record_row(
 }
 
 fn checkpoint_row(
-    (seq, hash, prev_seq, time_us, key_id, signature): CheckpointTuple,
+    (seq, hash, prev_seq, time_us, writer, key_id, signature): CheckpointTuple,
 ) -> CheckpointRow {
     CheckpointRow {
         seq,
         hash,
         prev_seq,
         time_us,
+        writer,
         key_id,
         signature,
     }

@@ -6,9 +6,11 @@
 //! ```text
 //! hash = SHA-256( canonical(record without hash) )
 //!
-//! canonical =  "rampart-audit-record-v1" 0x00
+//! canonical =  "rampart-audit-record-v2" 0x00
 //!           || u64be(seq)
 //!           || i64be(time as Unix microseconds)
+//!           || str(writer)
+//!           || optu64(file_prev_seq)
 //!           || str(kind) || str(outcome)
 //!           || opt(actor) || opt(target) || opt(client_ip) || opt(request_id)
 //!           || opt(reason)
@@ -17,6 +19,7 @@
 //!
 //! str(s)   = u64be(byte length of s) || UTF-8 bytes of s
 //! opt(x)   = 0x00 when absent, 0x01 || str(x) when present
+//! optu64(n) = 0x00 when absent, 0x01 || u64be(n) when present
 //! client_ip is its canonical text (Rust's `IpAddr` Display: `203.0.113.9`, `2001:db8::1`)
 //! keys are compared as UTF-8 byte strings
 //! ```
@@ -27,6 +30,13 @@
 //! encoding is independent of JSON, so the file, the database and an export all hash
 //! the same way however each spells its text. Time is kept in whole microseconds —
 //! the precision PostgreSQL stores and a range an `i64` always holds.
+//!
+//! Version 2 added `writer` (which process wrote the record, see [`WriterId`]) and
+//! `file_prev_seq` (where the record sits in its writer's audit file: the seq of the
+//! record before it in that file, 0 for a file's first record, absent when the writer
+//! kept no file). Both are hashed so neither can be changed unnoticed; the second is
+//! what lets a per-process file be checked for removed lines (see [`super::verify`]).
+//! Version 1 logs are not readable by this version (nothing was released with it).
 //!
 //! The chain is unkeyed: anyone who can write the log can recompute hashes from the
 //! point they change onwards. What stops that is the signed [checkpoints], which fix
@@ -43,9 +53,10 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::event::{AuditEvent, Outcome};
+use super::writer_id::WriterId;
 
 /// Domain label at the start of every hashed record.
-const RECORD_DOMAIN: &[u8] = b"rampart-audit-record-v1\0";
+const RECORD_DOMAIN: &[u8] = b"rampart-audit-record-v2\0";
 
 /// A SHA-256 value in the chain, written as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,6 +124,11 @@ pub struct AuditRecord {
     pub seq: u64,
     /// When the event was recorded, in whole microseconds, UTC.
     pub time: OffsetDateTime,
+    /// The process that wrote it.
+    pub writer: WriterId,
+    /// The seq of the record before this one in its writer's audit file (0: the
+    /// file's first record); `None` when the writer kept no file copy.
+    pub file_prev_seq: Option<u64>,
     /// The event kind's dotted name.
     pub kind: String,
     /// How it ended.
@@ -136,12 +152,22 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// Places `event` at `seq` after a record whose hash is `prev_hash`, and hashes it.
+    /// Places `event`, written by `writer` (after `file_prev_seq` in its file, if it
+    /// keeps one), at `seq` after a record whose hash is `prev_hash`, and hashes it.
     /// `time` is truncated to whole microseconds.
-    pub fn seal(seq: u64, time: OffsetDateTime, event: AuditEvent, prev_hash: ChainHash) -> Self {
+    pub fn seal(
+        seq: u64,
+        time: OffsetDateTime,
+        writer: &WriterId,
+        file_prev_seq: Option<u64>,
+        event: AuditEvent,
+        prev_hash: ChainHash,
+    ) -> Self {
         let mut record = Self {
             seq,
             time: to_micros(time),
+            writer: writer.clone(),
+            file_prev_seq,
             kind: event.kind.as_str().to_owned(),
             outcome: event.outcome,
             actor: event.actor,
@@ -164,6 +190,14 @@ impl AuditRecord {
         h.update(RECORD_DOMAIN);
         h.update(self.seq.to_be_bytes());
         h.update(unix_micros(self.time).to_be_bytes());
+        put_str(&mut h, self.writer.as_str());
+        match self.file_prev_seq {
+            None => h.update([0u8]),
+            Some(seq) => {
+                h.update([1u8]);
+                h.update(seq.to_be_bytes());
+            }
+        }
         put_str(&mut h, &self.kind);
         put_str(&mut h, self.outcome.as_str());
         put_opt(&mut h, self.actor.as_deref());
@@ -228,6 +262,14 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
     }
 
+    fn writer() -> WriterId {
+        "gw-1/00000000000000aa".parse().unwrap()
+    }
+
+    fn seal(seq: u64, time: OffsetDateTime, event: AuditEvent) -> AuditRecord {
+        AuditRecord::seal(seq, time, &writer(), None, event, ChainHash::GENESIS)
+    }
+
     fn event() -> AuditEvent {
         AuditEvent::new(EventKind::AuthLoginFailed, Outcome::Failure)
             .actor("alice")
@@ -239,11 +281,15 @@ mod tests {
     /// an accidental change to it fails here, not in an operator's verifier.
     #[test]
     fn canonical_hash_is_pinned() {
-        let record = AuditRecord::seal(1, t0(), event(), ChainHash::GENESIS);
+        let record = AuditRecord::seal(1, t0(), &writer(), Some(0), event(), ChainHash::GENESIS);
         let mut expected = Vec::new();
-        expected.extend_from_slice(b"rampart-audit-record-v1\0");
+        expected.extend_from_slice(b"rampart-audit-record-v2\0");
         expected.extend_from_slice(&1u64.to_be_bytes());
         expected.extend_from_slice(&1_700_000_000_000_000i64.to_be_bytes());
+        expected.extend_from_slice(&21u64.to_be_bytes());
+        expected.extend_from_slice(b"gw-1/00000000000000aa");
+        expected.push(1); // file_prev_seq present
+        expected.extend_from_slice(&0u64.to_be_bytes());
         for s in ["auth.login.failed", "failure"] {
             expected.extend_from_slice(&(s.len() as u64).to_be_bytes());
             expected.extend_from_slice(s.as_bytes());
@@ -268,11 +314,16 @@ mod tests {
             ChainHash::from_bytes(Sha256::digest(&expected).into())
         );
         assert_eq!(record.hash, record.compute_hash());
+        // The same bytes pinned as a value, for implementers in other languages.
+        assert_eq!(
+            record.hash.to_hex(),
+            "395ef130c911a0daeb0b54e8acd9a2cd577989784d47dc2d5d9a8b343b7f701a"
+        );
     }
 
     #[test]
     fn every_field_is_covered() {
-        let base = AuditRecord::seal(7, t0(), event(), ChainHash::GENESIS);
+        let base = AuditRecord::seal(7, t0(), &writer(), Some(3), event(), ChainHash::GENESIS);
         let mut variants: Vec<AuditRecord> = Vec::new();
         let mut push = |f: &dyn Fn(&mut AuditRecord)| {
             let mut r = base.clone();
@@ -281,6 +332,9 @@ mod tests {
         };
         push(&|r| r.seq = 8);
         push(&|r| r.time += time::Duration::microseconds(1));
+        push(&|r| r.writer = "gw-1/00000000000000ab".parse().unwrap());
+        push(&|r| r.file_prev_seq = None);
+        push(&|r| r.file_prev_seq = Some(4));
         push(&|r| r.kind = "auth.login.succeeded".into());
         push(&|r| r.outcome = Outcome::Success);
         push(&|r| r.actor = None);
@@ -303,34 +357,30 @@ mod tests {
 
     #[test]
     fn field_boundaries_cannot_shift() {
-        let a = AuditRecord::seal(
+        let a = seal(
             1,
             t0(),
             AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied)
                 .actor("ab")
                 .target("c"),
-            ChainHash::GENESIS,
         );
-        let b = AuditRecord::seal(
+        let b = seal(
             1,
             t0(),
             AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied)
                 .actor("a")
                 .target("bc"),
-            ChainHash::GENESIS,
         );
         assert_ne!(a.hash, b.hash);
-        let c = AuditRecord::seal(
+        let c = seal(
             1,
             t0(),
             AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied).detail("k", "v=w"),
-            ChainHash::GENESIS,
         );
-        let d = AuditRecord::seal(
+        let d = seal(
             1,
             t0(),
             AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied).detail("k=v", "w"),
-            ChainHash::GENESIS,
         );
         assert_ne!(c.hash, d.hash);
     }
@@ -338,7 +388,7 @@ mod tests {
     #[test]
     fn time_is_truncated_to_microseconds() {
         let t = t0() + time::Duration::nanoseconds(1_234_567);
-        let record = AuditRecord::seal(1, t, event(), ChainHash::GENESIS);
+        let record = seal(1, t, event());
         assert_eq!(record.time, t0() + time::Duration::microseconds(1_234));
         assert_eq!(
             from_unix_micros(unix_micros(record.time)),

@@ -8,13 +8,21 @@
 //!
 //! Checkpoints form their own chain through `prev_seq` (the `seq` of the previous
 //! checkpoint, 0 for the first), so removing one from the middle of a log is seen at
-//! the next. The signed message is:
+//! the next. With several writers appending to one chain, whichever writer's batch
+//! reaches the checkpoint is the one to sign it; the database allows one successor per
+//! checkpoint (`prev_seq` is unique), so two writers racing for the same checkpoint
+//! cannot fork this chain: the loser re-reads the head and tries again (see
+//! [`super::writer`]). The signed message is:
 //!
 //! ```text
-//! "rampart-audit-checkpoint-v1" 0x00
+//! "rampart-audit-checkpoint-v2" 0x00
 //!   || u64be(seq) || hash (32 bytes) || u64be(prev_seq)
-//!   || i64be(time as Unix microseconds) || u64be(len(key_id)) || key_id
+//!   || i64be(time as Unix microseconds)
+//!   || u64be(len(writer)) || writer
+//!   || u64be(len(key_id)) || key_id
 //! ```
+//!
+//! Version 2 added `writer`, the [`WriterId`] of the process that signed it.
 //!
 //! `key_id` is the signer's public-key fingerprint
 //! ([`PublicKey::fingerprint`](rampart_crypto::signing::PublicKey::fingerprint)); a
@@ -27,9 +35,10 @@ use crate::keys::{DataKeys, KeyError, KeyPurpose};
 use crate::store::KeyStore;
 
 use super::chain::{ChainHash, to_micros, unix_micros};
+use super::writer_id::WriterId;
 
 /// Domain label at the start of every signed checkpoint message.
-const CHECKPOINT_DOMAIN: &[u8] = b"rampart-audit-checkpoint-v1\0";
+const CHECKPOINT_DOMAIN: &[u8] = b"rampart-audit-checkpoint-v2\0";
 
 /// A signed statement of the chain head at `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +51,8 @@ pub struct Checkpoint {
     pub prev_seq: u64,
     /// When it was signed, in whole microseconds.
     pub time: OffsetDateTime,
+    /// The process that signed it.
+    pub writer: WriterId,
     /// The signing key's fingerprint.
     pub key_id: String,
     /// Ed25519 over [`Checkpoint::signed_message`].
@@ -60,7 +71,14 @@ pub enum SignatureCheck {
 impl Checkpoint {
     /// The exact bytes that are signed (see the module docs).
     pub fn signed_message(&self) -> Vec<u8> {
-        message(self.seq, &self.hash, self.prev_seq, self.time, &self.key_id)
+        message(
+            self.seq,
+            &self.hash,
+            self.prev_seq,
+            self.time,
+            &self.writer,
+            &self.key_id,
+        )
     }
 
     /// Checks the signature against the trusted key with the checkpoint's `key_id`.
@@ -106,23 +124,26 @@ impl CheckpointSigner {
         &self.key_id
     }
 
-    /// Signs the head `(seq, hash)`, linking to the checkpoint at `prev_seq`.
+    /// Signs the head `(seq, hash)` as `writer`, linking to the checkpoint at
+    /// `prev_seq`.
     pub fn sign(
         &self,
         seq: u64,
         hash: ChainHash,
         prev_seq: u64,
         time: OffsetDateTime,
+        writer: &WriterId,
     ) -> Checkpoint {
         let time = to_micros(time);
-        let signature = self
-            .signer
-            .sign(&message(seq, &hash, prev_seq, time, &self.key_id));
+        let signature =
+            self.signer
+                .sign(&message(seq, &hash, prev_seq, time, writer, &self.key_id));
         Checkpoint {
             seq,
             hash,
             prev_seq,
             time,
+            writer: writer.clone(),
             key_id: self.key_id.clone(),
             signature,
         }
@@ -155,16 +176,22 @@ fn message(
     hash: &ChainHash,
     prev_seq: u64,
     time: OffsetDateTime,
+    writer: &WriterId,
     key_id: &str,
 ) -> Vec<u8> {
     // Signed as is: Ed25519 hashes its message internally (SHA-512), so pre-hashing
     // would add nothing.
-    let mut out = Vec::with_capacity(CHECKPOINT_DOMAIN.len() + 8 + 32 + 8 + 8 + 8 + key_id.len());
+    let writer = writer.as_str();
+    let mut out = Vec::with_capacity(
+        CHECKPOINT_DOMAIN.len() + 8 + 32 + 8 + 8 + 8 + writer.len() + 8 + key_id.len(),
+    );
     out.extend_from_slice(CHECKPOINT_DOMAIN);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(hash.as_bytes());
     out.extend_from_slice(&prev_seq.to_be_bytes());
     out.extend_from_slice(&unix_micros(time).to_be_bytes());
+    out.extend_from_slice(&(writer.len() as u64).to_be_bytes());
+    out.extend_from_slice(writer.as_bytes());
     out.extend_from_slice(&(key_id.len() as u64).to_be_bytes());
     out.extend_from_slice(key_id.as_bytes());
     out
@@ -180,6 +207,10 @@ mod tests {
         CheckpointSigner::new(Signer::from_seed(&SecretArray::new([byte; 32])))
     }
 
+    fn w() -> WriterId {
+        "gw-1/00000000000000aa".parse().unwrap()
+    }
+
     fn t0() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
     }
@@ -187,7 +218,7 @@ mod tests {
     #[test]
     fn signed_checkpoint_verifies_with_its_key_only() {
         let s = signer(1);
-        let cp = s.sign(1000, ChainHash::from_bytes([9; 32]), 0, t0());
+        let cp = s.sign(1000, ChainHash::from_bytes([9; 32]), 0, t0(), &w());
         assert_eq!(cp.key_id, s.public_key().fingerprint());
         assert_eq!(cp.verify(&[s.public_key()]), Ok(()));
         assert_eq!(
@@ -202,9 +233,10 @@ mod tests {
     #[test]
     fn every_signed_field_is_covered() {
         let s = signer(1);
-        let cp = s.sign(1000, ChainHash::from_bytes([9; 32]), 500, t0());
-        let changes: [&dyn Fn(&mut Checkpoint); 4] = [
+        let cp = s.sign(1000, ChainHash::from_bytes([9; 32]), 500, t0(), &w());
+        let changes: [&dyn Fn(&mut Checkpoint); 5] = [
             &|c| c.seq = 1001,
+            &|c| c.writer = "gw-2/00000000000000aa".parse().unwrap(),
             &|c| c.hash = ChainHash::from_bytes([8; 32]),
             &|c| c.prev_seq = 0,
             &|c| c.time += time::Duration::microseconds(1),
@@ -230,12 +262,14 @@ mod tests {
     #[test]
     fn signed_message_layout_is_pinned() {
         let s = signer(1);
-        let cp = s.sign(2, ChainHash::from_bytes([7; 32]), 1, t0());
-        let mut expected = b"rampart-audit-checkpoint-v1\0".to_vec();
+        let cp = s.sign(2, ChainHash::from_bytes([7; 32]), 1, t0(), &w());
+        let mut expected = b"rampart-audit-checkpoint-v2\0".to_vec();
         expected.extend_from_slice(&2u64.to_be_bytes());
         expected.extend_from_slice(&[7; 32]);
         expected.extend_from_slice(&1u64.to_be_bytes());
         expected.extend_from_slice(&1_700_000_000_000_000i64.to_be_bytes());
+        expected.extend_from_slice(&21u64.to_be_bytes());
+        expected.extend_from_slice(b"gw-1/00000000000000aa");
         expected.extend_from_slice(&32u64.to_be_bytes());
         expected.extend_from_slice(s.key_id().as_bytes());
         assert_eq!(cp.signed_message(), expected);

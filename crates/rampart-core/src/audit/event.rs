@@ -88,6 +88,10 @@ event_kinds! {
     ApiTokenRevoked => "api_token.revoked",
     /// A session was revoked (by its user, an administrator or a privilege change).
     SessionRevoked => "session.revoked",
+    /// A browser session was created (a login completed).
+    SessionCreated => "session.created",
+    /// A session was re-issued under a fresh id after a security change.
+    SessionRotated => "session.rotated",
     /// An administrator created a user.
     AdminUserCreated => "admin.user.created",
     /// An administrator changed a user (roles, tenants, attributes).
@@ -110,6 +114,24 @@ event_kinds! {
     ConfigReloaded => "config.reloaded",
     /// The instance was initialized: data keys generated and sealed.
     InstanceInitialized => "instance.initialized",
+    /// A one-time first-admin setup token was issued (never the token itself).
+    SetupTokenIssued => "setup.token_issued",
+    /// A user registered an account (open registration or an invite).
+    AccountRegistered => "account.registered",
+    /// A user changed their password.
+    AccountPasswordChanged => "account.password_changed",
+    /// A user changed their profile (e-mail, display name; never the values).
+    AccountProfileUpdated => "account.profile_updated",
+    /// A user replaced their recovery codes.
+    AuthMfaRecoveryCodesRenewed => "auth.mfa.recovery_codes_renewed",
+    /// An administrator enabled a disabled user.
+    AdminUserEnabled => "admin.user.enabled",
+    /// An administrator removed a user's second factor.
+    AdminMfaReset => "admin.user.mfa_reset",
+    /// A magic link was asked for: `success` when one was mailed; `failure` for an
+    /// unknown address or a delivery failure; `denied` for a disabled account or too
+    /// many outstanding links. Signing in with a link is `auth.login.*`.
+    AuthMagicLinkRequested => "auth.magic_link.requested",
 }
 
 impl fmt::Display for EventKind {

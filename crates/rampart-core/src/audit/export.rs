@@ -72,7 +72,10 @@ pub async fn export_store<W: AsyncWrite + Unpin>(
     Ok(summary)
 }
 
-/// Exports from the audit file (when there is no database sink).
+/// Exports from a process's audit file. The file holds only the records that
+/// process wrote, so with several writers the export skips the others' seqs and
+/// does not verify as a contiguous slice: export from the database
+/// ([`export_store`]) for that.
 pub async fn export_file<W: AsyncWrite + Unpin>(
     path: &Path,
     since: OffsetDateTime,

@@ -1,6 +1,15 @@
-//! The append-only JSON-lines file (`audit.path`).
+//! The append-only JSON-lines file (`audit.path`): one process's copy of the records
+//! it wrote.
 //!
 //! Opened with `O_APPEND` and mode 0600 (audit records name users and addresses).
+//! **One process owns the file at a time**: it holds an exclusive advisory lock
+//! (`flock`) on it from the moment it takes it until it exits. Another process given
+//! the same path (a maintenance command on the server's host, or a replica started
+//! while the old one drains) does not append to it; its writer tries again before
+//! each batch and writes to the database only until the file is free (see
+//! [`super::writer`]). Without the lock two processes would interleave their lines
+//! and each would cut the other's "foreign" bytes.
+//!
 //! Each batch is one `write` of whole lines followed by `flush` and `sync_data`, so
 //! a batch is on disk before the writer moves on. The sink remembers the length it
 //! has written: a file that has grown behind its back (our own interrupted write, or
@@ -8,9 +17,9 @@
 //! retry never leaves a torn line in the middle of the log; a file that has *shrunk*
 //! was truncated by someone else, and the writer stops rather than append to it.
 //!
-//! The file is only read here to recover the chain head at start (backwards from the
-//! end, so start-up does not read the whole log) and to reconcile it with the
-//! database. Reading for verification and export is in [`super::verify`].
+//! The file is only read here to find its last entries when a process takes it
+//! (backwards from the end, so start-up does not read the whole log) and to reconcile
+//! it with the database. Reading for verification and export is in [`super::verify`].
 //!
 //! Blocking I/O: the writer calls these through [`FileHandle`], which runs them on
 //! Tokio's blocking pool.
@@ -30,9 +39,19 @@ const CHUNK: u64 = 64 * 1024;
 pub(crate) struct FileSink {
     path: PathBuf,
     file: File,
-    /// Everything before this offset was written (and synced) by us or verified at
-    /// open; it always ends with a newline.
+    /// Everything before this offset was written (and synced) by us or checked when
+    /// the file was taken; it always ends with a newline. Meaningless until then.
     len: u64,
+    owned: bool,
+}
+
+/// Whether [`FileSink::try_own`] got the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ownership {
+    /// This process holds the lock and may append.
+    Owned,
+    /// Another process holds it.
+    Busy,
 }
 
 /// The last record and the last checkpoint in the file.
@@ -52,9 +71,8 @@ pub(crate) struct Tail {
 }
 
 impl FileSink {
-    /// Opens (creating with mode 0600 if needed) the file for appending. An incomplete
-    /// last line — a write interrupted by a crash — is cut off: it was never
-    /// acknowledged as written, and the database copy, if any, restores it.
+    /// Opens (creating with mode 0600 if needed) the file, without taking it: see
+    /// [`FileSink::try_own`].
     pub(crate) fn open(path: &Path) -> Result<Self, AuditError> {
         let existed = path.exists();
         let mut options = OpenOptions::new();
@@ -68,18 +86,38 @@ impl FileSink {
         if !existed {
             sync_parent(path)?;
         }
-        let len = file.metadata().map_err(|e| file_error(path, e))?.len();
-        let mut sink = Self {
+        Ok(Self {
             path: path.to_owned(),
             file,
-            len,
-        };
-        sink.cut_incomplete_line()?;
-        Ok(sink)
+            len: 0,
+            owned: false,
+        })
     }
 
-    /// Appends whole lines and syncs them to disk.
+    /// Takes the file if no other process holds it: locks it exclusively for the
+    /// rest of this process's life (the lock goes with the file handle), then cuts
+    /// an incomplete last line — an append interrupted by a crash, never acknowledged
+    /// as written; the database holds what it was copying, and recovery restores it.
+    pub(crate) fn try_own(&mut self) -> Result<Ownership, AuditError> {
+        if self.owned {
+            return Ok(Ownership::Owned);
+        }
+        match self.file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Ownership::Busy),
+            Err(std::fs::TryLockError::Error(e)) => return Err(file_error(&self.path, e)),
+        }
+        self.owned = true;
+        self.len = self.metadata_len()?;
+        self.cut_incomplete_line()?;
+        Ok(Ownership::Owned)
+    }
+
+    /// Appends whole lines and syncs them to disk. Only after [`FileSink::try_own`].
     pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
+        if !self.owned {
+            return Err(AuditError::WriterFailed);
+        }
         let actual = self.metadata_len()?;
         if actual < self.len {
             return Err(AuditError::FileChanged {
@@ -291,7 +329,7 @@ fn sync_parent(path: &Path) -> Result<(), AuditError> {
 pub(crate) struct FileHandle(Option<FileSink>);
 
 impl FileHandle {
-    /// Opens the file on the blocking pool.
+    /// Opens the file on the blocking pool (without taking it).
     pub(crate) async fn open(path: PathBuf) -> Result<Self, AuditError> {
         let sink = tokio::task::spawn_blocking(move || FileSink::open(&path))
             .await
@@ -328,8 +366,16 @@ mod tests {
     use crate::audit::chain::{AuditRecord, ChainHash};
     use crate::audit::checkpoint::CheckpointSigner;
     use crate::audit::event::{AuditEvent, EventKind, Outcome};
+    use crate::audit::writer_id::WriterId;
+
+    fn owned(path: &Path) -> FileSink {
+        let mut sink = FileSink::open(path).unwrap();
+        assert_eq!(sink.try_own().unwrap(), Ownership::Owned);
+        sink
+    }
 
     fn entries(n: u64, checkpoint_every: u64) -> Vec<Entry> {
+        let writer: WriterId = "test/0000000000000001".parse().unwrap();
         let signer = CheckpointSigner::new(Signer::from_seed(&SecretArray::new([4; 32])));
         let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let mut out = Vec::new();
@@ -339,13 +385,17 @@ mod tests {
             let r = AuditRecord::seal(
                 seq,
                 t,
+                &writer,
+                Some(seq - 1),
                 AuditEvent::new(EventKind::TokenIssued, Outcome::Success).actor("x".repeat(200)),
                 prev,
             );
             prev = r.hash;
             out.push(Entry::Record(r));
             if seq % checkpoint_every == 0 {
-                out.push(Entry::Checkpoint(signer.sign(seq, prev, prev_cp, t)));
+                out.push(Entry::Checkpoint(
+                    signer.sign(seq, prev, prev_cp, t, &writer),
+                ));
                 prev_cp = seq;
             }
         }
@@ -364,7 +414,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let all = entries(700, 100); // ~250 KiB: several chunks
-        let mut sink = FileSink::open(&path).unwrap();
+        let mut sink = owned(&path);
         sink.append(&bytes(&all)).unwrap();
 
         let head = sink.head().unwrap();
@@ -391,7 +441,7 @@ mod tests {
     }
 
     #[test]
-    fn incomplete_last_line_is_cut_at_open() {
+    fn incomplete_last_line_is_cut_when_the_file_is_taken() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let all = entries(3, 100);
@@ -400,7 +450,7 @@ mod tests {
         content.extend_from_slice(br#"{"type":"record","seq":4,"ti"#);
         std::fs::write(&path, &content).unwrap();
 
-        let sink = FileSink::open(&path).unwrap();
+        let sink = owned(&path);
         assert_eq!(sink.len, whole);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
         assert_eq!(sink.head().unwrap().last_record.unwrap().seq, 3);
@@ -411,7 +461,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let all = entries(4, 100);
-        let mut sink = FileSink::open(&path).unwrap();
+        let mut sink = owned(&path);
         sink.append(&bytes(&all[..2])).unwrap();
         let len = sink.len;
         // A torn write (or a foreign append) after our last batch.
@@ -437,6 +487,25 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn only_one_handle_owns_the_file_until_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut first = owned(&path);
+        first.append(&bytes(&entries(1, 100))).unwrap();
+        // A second opener (another process, or another auditor in this one) waits,
+        // and its partial-line cut does not touch the owner's file.
+        let mut second = FileSink::open(&path).unwrap();
+        assert_eq!(second.try_own().unwrap(), Ownership::Busy);
+        assert!(matches!(
+            second.append(b"{}\n"),
+            Err(AuditError::WriterFailed)
+        ));
+        drop(first);
+        assert_eq!(second.try_own().unwrap(), Ownership::Owned);
+        assert_eq!(second.head().unwrap().last_record.unwrap().seq, 1);
+    }
+
     #[cfg(unix)]
     #[test]
     fn new_file_is_private() {
@@ -456,7 +525,7 @@ mod tests {
         let offset = content.len() as u64;
         content.extend_from_slice(b"not json\n");
         std::fs::write(&path, &content).unwrap();
-        let sink = FileSink::open(&path).unwrap();
+        let sink = owned(&path);
         match sink.head() {
             Err(AuditError::CorruptFile { at, .. }) => {
                 assert_eq!(at, format!("byte offset {offset}"))

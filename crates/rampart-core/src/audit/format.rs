@@ -5,15 +5,22 @@
 //! object with a `type` member:
 //!
 //! ```text
-//! {"type":"record","seq":1,"time":"2026-01-02T03:04:05.678901Z","kind":"auth.login.failed",
+//! {"type":"record","seq":1,"time":"2026-01-02T03:04:05.678901Z",
+//!  "writer":"gw-1.example/3f0c9a1b2c3d4e5f","file_prev_seq":0,"kind":"auth.login.failed",
 //!  "outcome":"failure","actor":"alice","target":null,"client_ip":"203.0.113.9",
 //!  "request_id":"req-8f3a","reason":"wrong password","details":{"method":"password"},
 //!  "prev_hash":"000…000","hash":"5f1c…"}
 //! {"type":"checkpoint","seq":1000,"hash":"9ab2…","prev_seq":0,
-//!  "time":"2026-01-02T03:09:05.000000Z","key_id":"3f0c…","signature":"d1e4…"}
+//!  "time":"2026-01-02T03:09:05.000000Z","writer":"gw-1.example/3f0c9a1b2c3d4e5f",
+//!  "key_id":"3f0c…","signature":"d1e4…"}
 //! ```
 //!
-//! (one line each; wrapped here). A checkpoint line follows the record it covers.
+//! (one line each; wrapped here). Entries are in log order: a record's seq, and a
+//! checkpoint comes after the record it covers. An export is a contiguous slice of
+//! the chain; an audit file holds only what its own process wrote (see
+//! [`super::verify`]), so its seqs increase but may skip. `writer` is a
+//! [`WriterId`]; `file_prev_seq` is `null` for a record written
+//! without a file copy.
 //! `time` is RFC 3339 in UTC with exactly six fractional digits; hashes are 64 and
 //! signatures 128 lowercase hex digits. Reading is strict — unknown members, duplicate
 //! members (also inside `details`), non-UTC or sub-microsecond times and non-canonical
@@ -34,6 +41,7 @@ use time::{OffsetDateTime, UtcOffset};
 use super::chain::{AuditRecord, ChainHash, from_unix_micros, unix_micros};
 use super::checkpoint::Checkpoint;
 use super::store::{AuditRow, CheckpointRow};
+use super::writer_id::WriterId;
 
 /// Longest line the readers accept, in bytes. Events are bounded (see
 /// [`super::event`]): even with every text field at its limit and made of control
@@ -142,6 +150,11 @@ impl Position {
             checkpoint: true,
         }
     }
+
+    /// The seq of the record or checkpoint at this place.
+    pub(crate) fn seq(self) -> u64 {
+        self.seq
+    }
 }
 
 impl AuditRecord {
@@ -150,6 +163,8 @@ impl AuditRecord {
         Ok(AuditRow {
             seq: seq_to_i64(self.seq),
             time_us: unix_micros(self.time),
+            writer: self.writer.to_string(),
+            file_prev_seq: self.file_prev_seq.map(seq_to_i64),
             kind: self.kind.clone(),
             outcome: self.outcome.as_str().to_owned(),
             actor: self.actor.clone(),
@@ -171,6 +186,13 @@ impl AuditRecord {
             seq: seq_from_i64(row.seq)?,
             time: from_unix_micros(row.time_us)
                 .ok_or_else(|| Malformed::new("time out of range"))?,
+            writer: parse_writer(&row.writer)?,
+            file_prev_seq: row
+                .file_prev_seq
+                .map(|seq| {
+                    u64::try_from(seq).map_err(|_| Malformed::new("file_prev_seq is negative"))
+                })
+                .transpose()?,
             kind: parse_kind(row.kind)?,
             outcome: row
                 .outcome
@@ -196,6 +218,7 @@ impl Checkpoint {
             hash: self.hash.to_hex(),
             prev_seq: seq_to_i64(self.prev_seq),
             time_us: unix_micros(self.time),
+            writer: self.writer.to_string(),
             key_id: self.key_id.clone(),
             signature: self.signature.to_hex(),
         }
@@ -210,6 +233,7 @@ impl Checkpoint {
                 .map_err(|_| Malformed::new("prev_seq is negative"))?,
             time: from_unix_micros(row.time_us)
                 .ok_or_else(|| Malformed::new("time out of range"))?,
+            writer: parse_writer(&row.writer)?,
             key_id: parse_key_id(row.key_id)?,
             signature: parse_signature(&row.signature)?,
         })
@@ -242,6 +266,8 @@ enum LineRepr {
 struct RecordLine {
     seq: u64,
     time: String,
+    writer: String,
+    file_prev_seq: Option<u64>,
     kind: String,
     outcome: String,
     actor: Option<String>,
@@ -261,6 +287,7 @@ struct CheckpointLine {
     hash: String,
     prev_seq: u64,
     time: String,
+    writer: String,
     key_id: String,
     signature: String,
 }
@@ -270,6 +297,8 @@ impl From<&AuditRecord> for RecordLine {
         Self {
             seq: r.seq,
             time: format_time(r.time),
+            writer: r.writer.to_string(),
+            file_prev_seq: r.file_prev_seq,
             kind: r.kind.clone(),
             outcome: r.outcome.as_str().to_owned(),
             actor: r.actor.clone(),
@@ -292,6 +321,8 @@ impl RecordLine {
         Ok(AuditRecord {
             seq: self.seq,
             time: parse_time(&self.time)?,
+            writer: parse_writer(&self.writer)?,
+            file_prev_seq: self.file_prev_seq,
             kind: parse_kind(self.kind)?,
             outcome: self
                 .outcome
@@ -316,6 +347,7 @@ impl From<&Checkpoint> for CheckpointLine {
             hash: c.hash.to_hex(),
             prev_seq: c.prev_seq,
             time: format_time(c.time),
+            writer: c.writer.to_string(),
             key_id: c.key_id.clone(),
             signature: c.signature.to_hex(),
         }
@@ -332,6 +364,7 @@ impl CheckpointLine {
             hash: parse_hash("hash", &self.hash)?,
             prev_seq: self.prev_seq,
             time: parse_time(&self.time)?,
+            writer: parse_writer(&self.writer)?,
             key_id: parse_key_id(self.key_id)?,
             signature: parse_signature(&self.signature)?,
         })
@@ -413,6 +446,11 @@ fn parse_kind(kind: String) -> Result<String, Malformed> {
     }
 }
 
+fn parse_writer(text: &str) -> Result<WriterId, Malformed> {
+    text.parse()
+        .map_err(|_| Malformed::new("writer is not a writer id"))
+}
+
 fn parse_ip(text: Option<&str>) -> Result<Option<IpAddr>, Malformed> {
     text.map(|t| {
         t.parse::<IpAddr>()
@@ -470,12 +508,18 @@ mod tests {
     use crate::audit::checkpoint::CheckpointSigner;
     use crate::audit::event::{AuditEvent, EventKind, Outcome};
 
+    fn writer() -> WriterId {
+        "gw-1.example/0123456789abcdef".parse().unwrap()
+    }
+
     fn record() -> AuditRecord {
         let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
             + time::Duration::microseconds(42);
         AuditRecord::seal(
             1,
             t,
+            &writer(),
+            Some(0),
             AuditEvent::new(EventKind::AuthLoginFailed, Outcome::Failure)
                 .actor("al\"ice\n{\"type\":\"record\"}")
                 .client_ip("2001:db8::1".parse().unwrap())
@@ -486,7 +530,7 @@ mod tests {
 
     fn checkpoint() -> Checkpoint {
         let signer = CheckpointSigner::new(Signer::from_seed(&SecretArray::new([3; 32])));
-        signer.sign(1, record().hash, 0, record().time)
+        signer.sign(1, record().hash, 0, record().time, &writer())
     }
 
     #[test]
@@ -499,7 +543,9 @@ mod tests {
         }
         let line = Entry::Record(record()).to_line().unwrap();
         assert!(
-            line.starts_with(r#"{"type":"record","seq":1,"time":"2023-11-14T22:13:20.000042Z""#),
+            line.starts_with(
+                r#"{"type":"record","seq":1,"time":"2023-11-14T22:13:20.000042Z","writer":"gw-1.example/0123456789abcdef","file_prev_seq":0,"kind":"#
+            ),
             "{line}"
         );
     }
@@ -508,6 +554,15 @@ mod tests {
     fn rows_round_trip() {
         let r = record();
         assert_eq!(AuditRecord::from_row(r.to_row().unwrap()).unwrap(), r);
+        let mut no_file = r.clone();
+        no_file.file_prev_seq = None;
+        assert_eq!(
+            AuditRecord::from_row(no_file.to_row().unwrap()).unwrap(),
+            no_file
+        );
+        let mut bad = r.to_row().unwrap();
+        bad.writer = "two words".into();
+        assert!(AuditRecord::from_row(bad).is_err());
         let c = checkpoint();
         assert_eq!(Checkpoint::from_row(c.to_row()).unwrap(), c);
     }
@@ -534,6 +589,8 @@ mod tests {
             line.replacen(r#""outcome":"failure""#, r#""outcome":"ok""#, 1),
             line.replacen(r#""seq":1"#, r#""seq":0"#, 1),
             line.replacen(r#""type":"record""#, r#""type":"other""#, 1),
+            line.replacen("gw-1.example/", "gw 1.example/", 1),
+            line.replacen(r#""file_prev_seq":0"#, r#""file_prev_seq":-1"#, 1),
             "{".to_owned(),
             String::new(),
         ];
@@ -590,8 +647,16 @@ mod tests {
         for i in 0..MAX_DETAILS * 2 {
             event = event.detail(format!("{i:04}{worst}"), worst.clone());
         }
-        let record =
-            AuditRecord::seal(u64::MAX, record().time, event.bounded(), ChainHash::GENESIS);
+        let record = AuditRecord::seal(
+            u64::MAX,
+            record().time,
+            &"w".repeat(crate::audit::writer_id::MAX_WRITER_ID_LEN)
+                .parse()
+                .unwrap(),
+            Some(u64::MAX - 1),
+            event.bounded(),
+            ChainHash::GENESIS,
+        );
         let line = Entry::Record(record.clone()).to_line().unwrap();
         assert!(line.len() < MAX_LINE_LEN / 2, "{} bytes", line.len());
         assert_eq!(
@@ -614,7 +679,7 @@ mod tests {
             event.reason = reason;
             event.details = details;
             let time = from_unix_micros(micros).unwrap();
-            let r = AuditRecord::seal(seq, time, event, ChainHash::from_bytes([5; 32]));
+            let r = AuditRecord::seal(seq, time, &writer(), Some(seq - 1), event, ChainHash::from_bytes([5; 32]));
             let line = Entry::Record(r.clone()).to_line().unwrap();
             proptest::prop_assert_eq!(line.matches('\n').count(), 1);
             proptest::prop_assert_eq!(Entry::parse_line(line.as_bytes()).unwrap(), Entry::Record(r.clone()));

@@ -10,8 +10,8 @@ use crate::store::StoreError;
 
 use super::store::{AuditRow, AuditStore, CheckpointRow};
 
-/// The audit tables in memory, with the same all-or-nothing and unique-seq rules as
-/// the SQL implementation.
+/// The audit tables in memory, with the same all-or-nothing, unique-seq and
+/// unique-`prev_seq` rules as the SQL implementation.
 #[derive(Debug, Default)]
 pub struct MemoryAuditStore {
     tables: Mutex<Tables>,
@@ -55,11 +55,18 @@ impl AuditStore for MemoryAuditStore {
         let mut tables = self.lock()?;
         let mut seen_records = std::collections::BTreeSet::new();
         let mut seen_checkpoints = std::collections::BTreeSet::new();
+        let mut seen_prev = std::collections::BTreeSet::new();
         let conflict = records
             .iter()
             .any(|r| tables.records.contains_key(&r.seq) || !seen_records.insert(r.seq))
             || checkpoints.iter().any(|c| {
-                tables.checkpoints.contains_key(&c.seq) || !seen_checkpoints.insert(c.seq)
+                tables.checkpoints.contains_key(&c.seq)
+                    || !seen_checkpoints.insert(c.seq)
+                    || tables
+                        .checkpoints
+                        .values()
+                        .any(|t| t.prev_seq == c.prev_seq)
+                    || !seen_prev.insert(c.prev_seq)
             });
         if conflict {
             return Err(StoreError::Conflict {
@@ -109,6 +116,18 @@ impl AuditStore for MemoryAuditStore {
             .take(limit as usize)
             .map(|(_, c)| c.clone())
             .collect())
+    }
+
+    async fn audit_record_continuing_file(
+        &self,
+        file_prev_seq: i64,
+    ) -> Result<Option<AuditRow>, StoreError> {
+        let tables = self.lock()?;
+        Ok(tables
+            .records
+            .values()
+            .find(|r| r.file_prev_seq == Some(file_prev_seq))
+            .cloned())
     }
 
     async fn first_audit_seq_since(&self, since_us: i64) -> Result<Option<i64>, StoreError> {

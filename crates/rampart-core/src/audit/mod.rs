@@ -3,10 +3,12 @@
 //! Every security event goes through one call, [`Auditor::record`], which stamps it
 //! with the [`Clock`](crate::Clock) and puts it on a bounded queue; a background
 //! writer gives each a `seq` and hash-chains it to the one before, appends batches to
-//! the database and/or a JSON-lines file, and every N records or T seconds signs a
-//! checkpoint of the chain head with Ed25519. [`verify_sinks`] walks the log (and
-//! cross-checks the two copies) and names the first bad record; [`export_store`] and
-//! [`export_file`] write JSON lines.
+//! the database — **one chain shared by every process** (replicas, maintenance
+//! commands), with optimistic concurrency — and to an optional per-process JSON-lines
+//! file, and every N records or T seconds signs a checkpoint of the chain head with
+//! Ed25519. Each record and checkpoint names its [`WriterId`]. [`verify_sinks`] walks
+//! the log (and cross-checks a process's file against it) and names the first bad
+//! record; [`export_store`] and [`export_file`] write JSON lines.
 //!
 //! | module            | what                                                        |
 //! |-------------------|-------------------------------------------------------------|
@@ -14,9 +16,10 @@
 //! | [`chain`]         | [`AuditRecord`] and the canonical encoding that is hashed   |
 //! | [`checkpoint`]    | signed checkpoints, the signer from the AuditSigning key    |
 //! | [`format`](mod@format) | JSON lines and database rows, strict reading                |
-//! | [`writer`]        | [`Auditor`]: queue, back-pressure, batching, retries        |
-//! | `recovery`        | chain head at start; reconciling a lagging sink             |
-//! | `file_sink`       | the append-only file                                        |
+//! | [`writer`]        | [`Auditor`]: queue, back-pressure, batching, concurrency    |
+//! | [`writer_id`]     | [`WriterId`]: which process wrote an entry                  |
+//! | `recovery`        | the chain head; reconciling a file with the database        |
+//! | `file_sink`       | the append-only, one-process-at-a-time file                 |
 //! | `read`            | reading the file or the tables in log order                 |
 //! | [`verify`]        | verification, findings, what cannot be detected             |
 //! | [`export`]        | `rampart audit export`                                      |
@@ -41,6 +44,7 @@ pub(crate) mod recovery;
 pub mod store;
 pub mod verify;
 pub mod writer;
+pub mod writer_id;
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +61,7 @@ pub use verify::{
     verify_file, verify_sinks, verify_store,
 };
 pub use writer::{AuditOptions, AuditStats, Auditor};
+pub use writer_id::{MalformedWriterId, WriterId};
 
 /// Why auditing, verification or export could not proceed.
 ///
@@ -79,6 +84,15 @@ pub enum AuditError {
     /// Neither `audit.database` nor `audit.path` is set.
     #[error("no audit sink: enable audit.database or set audit.path")]
     NoSink,
+    /// `audit.database = false`: the database holds the one chain that every
+    /// Rampart process appends to, so records cannot be kept out of it.
+    #[error(
+        "audit.database = false is not supported: the audit chain lives in the database so that several processes can write it; set audit.database = true (audit.path then keeps a per-process copy)"
+    )]
+    DatabaseRequired,
+    /// The operating system's random source failed while drawing the writer id.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
     /// Reading or writing the audit file failed.
     #[error("audit file {}: {source}", path.display())]
     File {
@@ -105,14 +119,15 @@ pub enum AuditError {
         /// What is wrong.
         reason: String,
     },
-    /// A database row cannot be read back.
+    /// A database row cannot be read back, or the chain head does not verify. The
+    /// writer stops rather than extend it.
     #[error("audit tables are damaged: {reason}")]
     CorruptDatabase {
         /// Which row and what is wrong.
         reason: String,
     },
-    /// At start, the file and the database hold different logs and neither is a
-    /// prefix of the other.
+    /// When a process takes its audit file, the file and the database disagree in a
+    /// way that cannot be repaired safely (see `audit::recovery`).
     #[error(
         "the audit file and the audit tables disagree: {reason}. Refusing to extend the log; run `rampart audit verify` to find the first bad record"
     )]
@@ -120,12 +135,6 @@ pub enum AuditError {
         /// What differs.
         reason: String,
     },
-    /// Another writer appended to the audit tables (two Rampart processes sharing
-    /// one database each running a writer).
-    #[error(
-        "another process is writing the audit log; only one audit writer per database is supported"
-    )]
-    ConcurrentWriter,
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
     Output(#[source] std::io::Error),
@@ -152,12 +161,15 @@ impl AuditError {
     }
 
     /// Whether the writer must stop instead of retrying: retrying cannot help, and
-    /// continuing would extend a log that was tampered with.
+    /// continuing would extend a log that was tampered with. Another writer having
+    /// appended is never one of these: the batch is re-linked instead.
     pub(crate) fn is_fatal(&self) -> bool {
         matches!(
             self,
             Self::FileChanged { .. }
-                | Self::ConcurrentWriter
+                | Self::CorruptFile { .. }
+                | Self::CorruptDatabase { .. }
+                | Self::SinksDisagree { .. }
                 | Self::Encode(_)
                 | Self::WriterFailed
         )

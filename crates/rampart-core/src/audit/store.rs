@@ -20,6 +20,11 @@ pub struct AuditRow {
     pub seq: i64,
     /// Unix time in microseconds.
     pub time_us: i64,
+    /// The writing process's [`WriterId`](super::WriterId).
+    pub writer: String,
+    /// The seq of the record before it in its writer's audit file (0: the file's
+    /// first); `NULL` when the writer kept no file.
+    pub file_prev_seq: Option<i64>,
     /// The event kind's dotted name.
     pub kind: String,
     /// `success`, `failure` or `denied`.
@@ -53,6 +58,8 @@ pub struct CheckpointRow {
     pub prev_seq: i64,
     /// Unix time in microseconds.
     pub time_us: i64,
+    /// The signing process's [`WriterId`](super::WriterId).
+    pub writer: String,
     /// The signing key's fingerprint.
     pub key_id: String,
     /// The Ed25519 signature, 128 lowercase hex digits.
@@ -61,14 +68,18 @@ pub struct CheckpointRow {
 
 /// The audit tables.
 ///
-/// Only ever appended to by the audit writer; nothing in Rampart updates or deletes a
-/// row (retention, when it comes, will delete whole prefixes).
+/// Only ever appended to by the audit writers; nothing in Rampart updates or deletes a
+/// row (retention, when it comes, will delete whole prefixes). Several processes may
+/// append at once: the unique keys below are the whole concurrency protocol (see
+/// [`super::writer`]).
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Inserts `records` and `checkpoints` in one transaction: all of them or none.
     ///
-    /// Fails with [`StoreError::Conflict`] (and writes nothing) if any `seq` is
-    /// already present in its table.
+    /// Fails with [`StoreError::Conflict`] (and writes nothing) if any record `seq`
+    /// or checkpoint `seq` is already present in its table, or if a checkpoint's
+    /// `prev_seq` is already another checkpoint's `prev_seq` (each checkpoint has at
+    /// most one successor, so concurrent writers cannot fork the checkpoint chain).
     async fn append_audit(
         &self,
         records: &[AuditRow],
@@ -94,6 +105,14 @@ pub trait AuditStore: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<CheckpointRow>, StoreError>;
+
+    /// The record with the lowest seq whose `file_prev_seq` is `file_prev_seq`: the
+    /// record that continues an audit file after that seq. Indexed: recovery uses it
+    /// to find what a crashed writer committed but did not append to its file.
+    async fn audit_record_continuing_file(
+        &self,
+        file_prev_seq: i64,
+    ) -> Result<Option<AuditRow>, StoreError>;
 
     /// The lowest seq of a record with `time_us >= since_us`, or `None`.
     async fn first_audit_seq_since(&self, since_us: i64) -> Result<Option<i64>, StoreError>;

@@ -357,30 +357,19 @@ async fn restart_continues_the_chain() {
 }
 
 #[tokio::test]
-async fn file_only_and_database_only_logs_verify() {
+async fn database_only_and_file_against_database_verify_and_file_only_writing_is_refused() {
     let log = Log::new();
-    let auditor = log
-        .start_with(AuditOptions {
-            database: false,
-            ..log.options()
-        })
-        .await
-        .unwrap();
-    for i in 1..=6 {
-        auditor.record(event(i)).await.unwrap();
-    }
-    auditor.shutdown().await.unwrap();
-    // Records only in the file; checkpoints in both.
-    assert_eq!(
-        log.tables(|t| (t.records.len(), t.checkpoints.len())),
-        (0, 2)
-    );
-    intact(log.verify_file().await);
-    intact(
+    log.write(6).await;
+    // The file checked against the database from its first record on, and against
+    // the whole database.
+    let report = intact(
         verify_sinks(log.store.as_ref(), false, Some(&log.path), &opts())
             .await
             .unwrap(),
     );
+    assert_eq!(report.sources, vec![Source::File]);
+    assert_eq!(report.file.unwrap().records, 6);
+    intact(log.verify_both().await);
 
     let db_only = Log::new();
     let auditor = db_only
@@ -399,6 +388,15 @@ async fn file_only_and_database_only_logs_verify() {
             .unwrap(),
     );
 
+    // The chain lives in the database: records cannot be kept out of it.
+    assert!(matches!(
+        log.start_with(AuditOptions {
+            database: false,
+            ..log.options()
+        })
+        .await,
+        Err(AuditError::DatabaseRequired)
+    ));
     assert!(matches!(
         log.start_with(AuditOptions {
             database: false,
@@ -496,6 +494,13 @@ impl AuditStore for FlakyStore {
         self.inner.audit_checkpoints_after(after, limit).await
     }
 
+    async fn audit_record_continuing_file(
+        &self,
+        file_prev_seq: i64,
+    ) -> Result<Option<AuditRow>, StoreError> {
+        self.inner.audit_record_continuing_file(file_prev_seq).await
+    }
+
     async fn first_audit_seq_since(&self, since_us: i64) -> Result<Option<i64>, StoreError> {
         self.inner.first_audit_seq_since(since_us).await
     }
@@ -591,11 +596,12 @@ async fn failed_writes_are_retried_with_backoff_until_they_succeed() {
     intact(verify_store(store.as_ref(), &opts()).await.unwrap());
 }
 
-/// `/dev/full` fails every write with `ENOSPC`: the batch is retried, never skipped,
-/// and the database (written after the file) never gets ahead of it.
+/// `/dev/full` fails every write with `ENOSPC`: the append is retried, never skipped,
+/// and the writer does not move on (so back-pressure builds) until it succeeds. The
+/// database was written first, so the batch is already in the chain.
 #[cfg(target_os = "linux")]
 #[tokio::test(start_paused = true)]
-async fn a_failing_file_is_retried_and_the_database_waits_for_it() {
+async fn a_failing_file_is_retried_and_holds_the_writer_back() {
     let store = Arc::new(MemoryAuditStore::new());
     let auditor = Auditor::start(
         store.clone(),
@@ -620,7 +626,7 @@ async fn a_failing_file_is_retried_and_the_database_waits_for_it() {
     }
     let stats = auditor.stats();
     assert_eq!(stats.records_written, 0);
-    assert_eq!(store.with_tables(|t| t.records.len()).unwrap(), 0);
+    assert_eq!(store.with_tables(|t| t.records.len()).unwrap(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -635,8 +641,58 @@ async fn a_commit_whose_acknowledgement_was_lost_is_not_written_twice() {
     assert_eq!(report.records, 2);
 }
 
+/// A record appended by another process (another writer id), as a replica would.
+fn foreign(seq: u64, prev: ChainHash) -> AuditRecord {
+    AuditRecord::seal(
+        seq,
+        OffsetDateTime::from_unix_timestamp(T0).unwrap(),
+        &"replica-2/00000000000000ff".parse().unwrap(),
+        None,
+        event(99),
+        prev,
+    )
+}
+
 #[tokio::test]
-async fn a_second_writer_stops_the_first_and_auditing_fails_closed() {
+async fn a_batch_that_conflicts_with_another_writer_is_re_linked() {
+    let log = Log::new();
+    let auditor = log.start().await;
+    // Another process appends seq 1 after this writer read the (empty) head.
+    let other = foreign(1, ChainHash::GENESIS);
+    log.store
+        .append_audit(&[other.to_row().unwrap()], &[])
+        .await
+        .unwrap();
+    auditor.record(event(1)).await.unwrap();
+    auditor.record(event(2)).await.unwrap();
+    auditor.flush().await.unwrap();
+    let stats = auditor.stats();
+    assert_eq!(stats.relinks, 1);
+    assert_eq!((stats.records_written, stats.head_seq), (2, 3));
+    auditor.shutdown().await.unwrap();
+
+    let records = log.tables(|t| t.records.clone());
+    let ours = AuditRecord::from_row(records[&2].clone()).unwrap();
+    assert_eq!(ours.prev_hash, other.hash);
+    assert_eq!(&ours.writer, auditor.writer());
+    assert_eq!(ours.actor.as_deref(), Some("user1"));
+    // The file holds this process's records only, at their final seqs.
+    let seqs: Vec<u64> = log
+        .entries()
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some(r.seq),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect();
+    assert_eq!(seqs, vec![2, 3]);
+    intact(log.verify_store().await);
+    let report = intact(log.verify_both().await);
+    assert_eq!((report.records, report.file.unwrap().records), (3, 2));
+}
+
+#[tokio::test]
+async fn a_head_that_does_not_verify_stops_the_writer_and_auditing_fails_closed() {
     let log = Log::new();
     let auditor = log
         .start_with(AuditOptions {
@@ -645,17 +701,10 @@ async fn a_second_writer_stops_the_first_and_auditing_fails_closed() {
         })
         .await
         .unwrap();
-    // Another process appends seq 1 first.
-    let foreign = AuditRecord::seal(
-        1,
-        OffsetDateTime::from_unix_timestamp(T0).unwrap(),
-        event(99),
-        ChainHash::GENESIS,
-    );
-    log.store
-        .append_audit(&[foreign.to_row().unwrap()], &[])
-        .await
-        .unwrap();
+    // Another "writer" appends an edited record: the head no longer verifies.
+    let mut row = foreign(1, ChainHash::GENESIS).to_row().unwrap();
+    row.actor = Some("someone else".into());
+    log.store.append_audit(&[row], &[]).await.unwrap();
     auditor.record(event(1)).await.unwrap();
     assert!(matches!(auditor.flush().await, Err(AuditError::Closed)));
     assert!(matches!(
@@ -664,8 +713,363 @@ async fn a_second_writer_stops_the_first_and_auditing_fails_closed() {
     ));
     assert!(matches!(
         auditor.shutdown().await,
-        Err(AuditError::ConcurrentWriter)
+        Err(AuditError::CorruptDatabase { .. })
     ));
+    // And no writer starts on it.
+    assert!(matches!(
+        log.start_with(log.options()).await,
+        Err(AuditError::CorruptDatabase { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------
+// Several writers on one chain
+
+impl Log {
+    /// Another process's auditor on the same database, with its own file.
+    async fn start_writer(&self, file: &str) -> Auditor {
+        self.start_with(AuditOptions {
+            path: Some(self._dir.path().join(file)),
+            ..self.options()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn file(&self, file: &str) -> PathBuf {
+        self._dir.path().join(file)
+    }
+
+    async fn verify_file_copy(&self, file: &str) -> Verification {
+        verify_sinks(self.store.as_ref(), true, Some(&self.file(file)), &opts())
+            .await
+            .unwrap()
+    }
+}
+
+fn file_entries(path: &Path) -> Vec<Entry> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| Entry::parse_line(l.as_bytes()).unwrap())
+        .collect()
+}
+
+fn write_entries(path: &Path, entries: &[Entry]) {
+    let text: String = entries.iter().map(|e| e.to_line().unwrap()).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Checkpoint `prev_seq`s form one line: each names the one before it.
+fn assert_checkpoints_are_linear(tables: &memory::Tables) {
+    let mut previous = 0;
+    for (seq, cp) in &tables.checkpoints {
+        assert_eq!(cp.prev_seq, previous, "checkpoint {seq}");
+        previous = *seq;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_recording_concurrently_land_every_event_once_in_one_chain() {
+    let log = Log::new();
+    let a = Arc::new(log.start_writer("a.jsonl").await);
+    let b = Arc::new(log.start_writer("b.jsonl").await);
+    let mut tasks = Vec::new();
+    for (auditor, base) in [(&a, 0u64), (&b, 1000)] {
+        for part in 0..2u64 {
+            let auditor = Arc::clone(auditor);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..60 {
+                    auditor.record(event(base + part * 100 + i)).await.unwrap();
+                    if i % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+
+    let report = intact(log.verify_store().await);
+    assert_eq!(report.records, 240);
+    let tables = log.tables(|t| t.clone());
+    let mut actors: Vec<String> = tables
+        .records
+        .values()
+        .map(|r| r.actor.clone().unwrap())
+        .collect();
+    actors.sort();
+    actors.dedup();
+    assert_eq!(actors.len(), 240, "an event was lost or written twice");
+    assert_checkpoints_are_linear(&tables);
+    // Count checkpoints land every 5 records whoever crossed the boundary, apart from
+    // the final ones.
+    assert!(tables.checkpoints.keys().filter(|s| *s % 5 == 0).count() >= 47);
+
+    for (file, auditor) in [("a.jsonl", &a), ("b.jsonl", &b)] {
+        let report = intact(log.verify_file_copy(file).await);
+        let copy = report.file.unwrap();
+        assert_eq!(copy.records, 120);
+        assert!(file_entries(&log.file(file)).iter().all(|e| match e {
+            Entry::Record(r) => &r.writer == auditor.writer(),
+            Entry::Checkpoint(c) => &c.writer == auditor.writer(),
+        }));
+    }
+}
+
+/// Two writers taking turns, each appending on a head the other has moved: A writes
+/// 4, B 2, …
+async fn interleaved() -> (Log, Auditor, Auditor) {
+    let log = Log::new();
+    let a = log.start_writer("a.jsonl").await;
+    let b = log.start_writer("b.jsonl").await;
+    for round in 0..4 {
+        for i in 0..4 {
+            a.record(event(round * 10 + i)).await.unwrap();
+        }
+        a.flush().await.unwrap();
+        for i in 0..2 {
+            b.record(event(round * 10 + 5 + i)).await.unwrap();
+        }
+        b.flush().await.unwrap();
+    }
+    (log, a, b)
+}
+
+#[tokio::test]
+async fn each_writer_s_file_is_verified_against_the_shared_chain() {
+    let (log, a, b) = interleaved().await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert!(a.stats().relinks + b.stats().relinks > 0);
+    intact(log.verify_store().await);
+    let a_records: Vec<(u64, Option<u64>)> = file_entries(&log.file("a.jsonl"))
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some((r.seq, r.file_prev_seq)),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect();
+    assert_eq!(a_records.len(), 16);
+    assert_eq!(a_records[0], (1, Some(0)));
+    for pair in a_records.windows(2) {
+        assert_eq!(pair[1].1, Some(pair[0].0));
+    }
+    assert!(a_records.windows(2).any(|p| p[1].0 > p[0].0 + 1));
+    for file in ["a.jsonl", "b.jsonl"] {
+        intact(log.verify_file_copy(file).await);
+        let only_file = verify_sinks(log.store.as_ref(), false, Some(&log.file(file)), &opts())
+            .await
+            .unwrap();
+        assert_eq!(intact(only_file).sources, vec![Source::File]);
+    }
+}
+
+#[tokio::test]
+async fn edited_removed_inserted_and_cut_lines_of_a_writer_s_file_are_named() {
+    let (log, a, b) = interleaved().await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    let path = log.file("a.jsonl");
+    let original = file_entries(&path);
+    let seqs: Vec<u64> = original
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some(r.seq),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect();
+    let line_of = |entries: &[Entry], seq: u64| record_line(entries, seq) as u64 + 1;
+    let victim = seqs[5];
+
+    // An edited line.
+    let Entry::Record(r) = &original[record_line(&original, victim)] else {
+        panic!()
+    };
+    let actor = format!("\"{}\"", r.actor.as_deref().unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen(&actor, "\"admin\"", 1)).unwrap();
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!((f.source, f.seq), (Source::File, victim));
+    assert_eq!(f.problem, Problem::Edited);
+
+    // An edited line with its hash recomputed: the database copy disagrees.
+    let mut entries = original.clone();
+    let i = record_line(&entries, victim);
+    if let Entry::Record(r) = &mut entries[i] {
+        r.reason = Some("nothing to see".into());
+        r.hash = r.compute_hash();
+    }
+    write_entries(&path, &entries);
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!(
+        (f.seq, &f.location),
+        (victim, &Location::Line(i as u64 + 1))
+    );
+    assert_eq!(
+        f.problem,
+        Problem::Diverged {
+            other: Location::RecordRow(victim as i64)
+        }
+    );
+
+    // A removed line: the database holds it, continuing this file.
+    let mut entries = original.clone();
+    entries.remove(record_line(&entries, victim));
+    write_entries(&path, &entries);
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!(
+        (f.source, f.seq, &f.location),
+        (
+            Source::File,
+            victim,
+            &Location::Line(line_of(&entries, seqs[6]))
+        )
+    );
+    assert_eq!(f.problem, Problem::MissingFromFile);
+
+    // Another writer's (genuine) record inserted: it does not continue this file.
+    let mut entries = original.clone();
+    let from_b = file_entries(&log.file("b.jsonl"))
+        .into_iter()
+        .find(|e| matches!(e, Entry::Record(r) if r.seq > seqs[3] && r.seq < seqs[4]))
+        .unwrap();
+    let inserted = from_b.seq();
+    entries.insert(record_line(&entries, seqs[4]), from_b.clone());
+    write_entries(&path, &entries);
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!(
+        (f.seq, &f.location),
+        (inserted, &Location::Line(line_of(&entries, inserted)))
+    );
+    let Entry::Record(from_b) = from_b else {
+        panic!()
+    };
+    assert_eq!(
+        f.problem,
+        Problem::FileLinkBroken {
+            claimed: from_b.file_prev_seq,
+            previous: seqs[3]
+        }
+    );
+
+    // Cut after a record that another of this writer's records follows: the database
+    // shows later records by this file's writer (or continuing it).
+    let cut = (0..original.len() - 1)
+        .find(|&i| {
+            matches!(original[i], Entry::Record(_))
+                && matches!(original[i + 1], Entry::Record(_))
+                && original[i].seq() > seqs[8]
+        })
+        .unwrap();
+    write_entries(&path, &original[..=cut]);
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!(
+        (f.source, f.seq, &f.location),
+        (Source::File, original[cut + 1].seq(), &Location::End)
+    );
+    assert_eq!(
+        f.problem,
+        Problem::ShorterThanOther {
+            last_record: original[cut].seq(),
+            other_last: *seqs.last().unwrap()
+        }
+    );
+
+    // A checkpoint this writer signed, removed.
+    let mut entries = original.clone();
+    let (i, seq) = entries
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| match e {
+            Entry::Checkpoint(c) if i + 1 < original.len() => Some((i, c.seq)),
+            _ => None,
+        })
+        .expect("writer A signed a checkpoint");
+    entries.remove(i);
+    write_entries(&path, &entries);
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!((f.source, f.seq), (Source::File, seq));
+    assert_eq!(
+        f.problem,
+        Problem::CheckpointMissingHere { checkpoint: seq }
+    );
+
+    // Restored, it verifies again; and a record edited in the database is named there.
+    write_entries(&path, &original);
+    intact(log.verify_file_copy("a.jsonl").await);
+    log.tables(|t| {
+        t.records
+            .get_mut(&(victim as i64))
+            .map(|r| r.outcome = "success".into())
+    });
+    let f = broken(log.verify_file_copy("a.jsonl").await);
+    assert_eq!(
+        (f.source, f.seq, f.problem),
+        (Source::Database, victim, Problem::Edited)
+    );
+}
+
+#[tokio::test]
+async fn a_process_whose_file_is_held_writes_to_the_database_until_it_is_released() {
+    let log = Log::new();
+    let server = log.start_writer("shared.jsonl").await;
+    // A maintenance command with the same configuration, while the server runs.
+    let command = log.start_writer("shared.jsonl").await;
+    server.record(event(1)).await.unwrap();
+    server.flush().await.unwrap();
+    command.record(event(2)).await.unwrap();
+    command.flush().await.unwrap();
+    server.record(event(3)).await.unwrap();
+    server.shutdown().await.unwrap();
+    // The server is gone: the command takes the file with its next batch.
+    command.record(event(4)).await.unwrap();
+    command.shutdown().await.unwrap();
+
+    intact(log.verify_store().await);
+    let entries = file_entries(&log.file("shared.jsonl"));
+    let records: Vec<(u64, Option<u64>, bool)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some((r.seq, r.file_prev_seq, &r.writer == server.writer())),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect();
+    // Record 2 went to the database only; 4 continues the file after the server's 3.
+    assert_eq!(
+        records,
+        vec![(1, Some(0), true), (3, Some(1), true), (4, Some(3), false)]
+    );
+    let report = intact(log.verify_file_copy("shared.jsonl").await);
+    assert_eq!(report.file.unwrap().records, 3);
+}
+
+#[tokio::test]
+async fn racing_checkpoints_cannot_fork_the_checkpoint_chain() {
+    let store = MemoryAuditStore::new();
+    let w: WriterId = "w/1".parse().unwrap();
+    let t = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let r1 = AuditRecord::seal(1, t, &w, None, event(1), ChainHash::GENESIS);
+    let r2 = AuditRecord::seal(2, t, &w, None, event(2), r1.hash);
+    store
+        .append_audit(&[r1.to_row().unwrap(), r2.to_row().unwrap()], &[])
+        .await
+        .unwrap();
+    // Two writers saw no checkpoint yet; each signs its own head.
+    let first = signer().sign(1, r1.hash, 0, t, &w);
+    let second = signer().sign(2, r2.hash, 0, t, &w);
+    store.append_audit(&[], &[first.to_row()]).await.unwrap();
+    assert!(matches!(
+        store.append_audit(&[], &[second.to_row()]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let relinked = signer().sign(2, r2.hash, 1, t, &w);
+    store.append_audit(&[], &[relinked.to_row()]).await.unwrap();
+    intact(verify_store(&store, &opts()).await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------
@@ -701,23 +1105,17 @@ async fn file_behind_the_database_is_caught_up_at_start() {
 }
 
 #[tokio::test]
-async fn a_newly_enabled_sink_is_filled_from_the_other() {
-    // The file added to a database-only log.
+async fn a_file_added_to_an_existing_log_starts_with_this_process_s_records() {
     let log = Log::new();
     log.write_db_only(6).await;
     assert!(!log.path.exists());
     log.write(1).await;
-    assert_eq!(intact(log.verify_both().await).records, 7);
-
-    // The database added to a file-only log (empty tables, checkpoints included).
-    let log = Log::new();
-    log.write(6).await;
-    log.tables(|t| {
-        t.records.clear();
-        t.checkpoints.clear();
-    });
-    log.write(1).await;
-    assert_eq!(intact(log.verify_both().await).records, 7);
+    let Entry::Record(first) = &log.entries()[0] else {
+        panic!()
+    };
+    assert_eq!((first.seq, first.file_prev_seq), (7, Some(0)));
+    let report = intact(log.verify_both().await);
+    assert_eq!((report.records, report.file.unwrap().records), (7, 1));
 }
 
 impl Log {
@@ -775,24 +1173,51 @@ async fn sinks_that_disagree_are_refused_at_start() {
 }
 
 #[tokio::test]
-async fn a_file_cut_before_a_database_checkpoint_is_refused_at_start() {
+async fn a_file_ahead_of_the_database_is_copied_only_if_it_directly_extends_it() {
+    // The database lost its last batch (restored from an older backup) and the file
+    // lost a line: what is left in the file does not continue the database's head.
     let log = Log::new();
-    let options = AuditOptions {
-        database: false,
-        ..log.options()
+    log.write(7).await; // r1..r5 c5 r6 r7 c7
+    log.tables(|t| {
+        t.records.remove(&7);
+        t.records.remove(&6);
+        t.checkpoints.remove(&7);
+    });
+    let mut entries = log.entries();
+    entries.remove(record_line(&entries, 6));
+    log.set_entries(&entries);
+    let err = log.start_with(log.options()).await.unwrap_err();
+    assert!(matches!(err, AuditError::SinksDisagree { .. }), "{err}");
+    assert!(err.to_string().contains("directly extend"), "{err}");
+
+    // A forged line that extends the head but whose checkpoint nobody trusted signed.
+    let log = Log::new();
+    log.write(5).await; // r1..r5 c5
+    let mut entries = log.entries();
+    let Entry::Record(r5) = entries[4].clone() else {
+        panic!()
     };
-    let auditor = log.start_with(options.clone()).await.unwrap();
-    for i in 1..=12 {
-        auditor.record(event(i)).await.unwrap();
-    }
-    auditor.shutdown().await.unwrap();
-    // Cut after record 8: checkpoints 10 and 12 are gone from the file, but the
-    // database kept them.
+    let forged = AuditRecord::seal(6, r5.time, &r5.writer, Some(5), event(6), r5.hash);
+    let attacker = CheckpointSigner::new(Signer::from_seed(&SecretArray::new([66; 32])));
+    let cp = attacker.sign(6, forged.hash, 5, r5.time, &r5.writer);
+    entries.extend([Entry::Record(forged), Entry::Checkpoint(cp)]);
+    log.set_entries(&entries);
+    let err = log.start_with(log.options()).await.unwrap_err();
+    assert!(matches!(err, AuditError::SinksDisagree { .. }), "{err}");
+    assert_eq!(log.tables(|t| t.records.len()), 5);
+}
+
+#[tokio::test]
+async fn a_cut_file_is_restored_from_the_database_when_taken() {
+    let log = Log::new();
+    log.write(12).await;
+    // Cut after record 8: records 9..12 and checkpoints 10 and 12 are gone.
     let entries = log.entries();
     log.set_entries(&entries[..record_line(&entries, 8) + 1]);
-    let err = log.start_with(options).await.unwrap_err();
-    assert!(matches!(err, AuditError::SinksDisagree { .. }), "{err}");
-    assert!(err.to_string().contains("truncated"), "{err}");
+    broken(log.verify_both().await);
+    log.write(1).await;
+    let report = intact(log.verify_both().await);
+    assert_eq!(report.file.unwrap().records, 13);
 }
 
 // ---------------------------------------------------------------------------------
@@ -873,7 +1298,14 @@ async fn inserted_record_is_named() {
     let Entry::Record(r3) = entries[2].clone() else {
         panic!()
     };
-    let forged = AuditRecord::seal(4, r3.time, event(4).actor("nobody"), r3.hash);
+    let forged = AuditRecord::seal(
+        4,
+        r3.time,
+        &r3.writer,
+        Some(3),
+        event(4).actor("nobody"),
+        r3.hash,
+    );
     entries.insert(3, Entry::Record(forged));
     log.set_entries(&entries);
     let f = broken(log.verify_file().await);
@@ -937,19 +1369,9 @@ async fn truncation_after_the_last_checkpoint_needs_the_other_copy() {
 }
 
 #[tokio::test]
-async fn truncated_file_is_named_against_database_checkpoints_in_file_only_mode() {
+async fn truncated_file_is_named_against_the_database_in_file_only_mode() {
     let log = Log::new();
-    let auditor = log
-        .start_with(AuditOptions {
-            database: false,
-            ..log.options()
-        })
-        .await
-        .unwrap();
-    for i in 1..=12 {
-        auditor.record(event(i)).await.unwrap();
-    }
-    auditor.shutdown().await.unwrap();
+    log.write(12).await;
     let entries = log.entries();
     log.set_entries(&entries[..record_line(&entries, 8) + 1]);
     let f = broken(
@@ -963,9 +1385,9 @@ async fn truncated_file_is_named_against_database_checkpoints_in_file_only_mode(
     );
     assert_eq!(
         f.problem,
-        Problem::Truncated {
+        Problem::ShorterThanOther {
             last_record: 8,
-            checkpoint: 10
+            other_last: 12
         }
     );
 }
@@ -1025,7 +1447,8 @@ async fn forged_checkpoint_signature_is_named() {
     let attacker = CheckpointSigner::new(Signer::from_seed(&SecretArray::new([66; 32])));
     let five = checkpoint_line(&entries, 5);
     if let Entry::Checkpoint(c) = &entries[five] {
-        entries[five] = Entry::Checkpoint(attacker.sign(c.seq, c.hash, c.prev_seq, c.time));
+        entries[five] =
+            Entry::Checkpoint(attacker.sign(c.seq, c.hash, c.prev_seq, c.time, &c.writer));
     }
     log.set_entries(&entries);
     let f = broken(log.verify_file().await);

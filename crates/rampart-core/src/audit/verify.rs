@@ -1,6 +1,8 @@
 //! `rampart audit verify`: walks a log and names the first thing wrong with it.
 //!
-//! Per copy (the file, or the database tables), in log order:
+//! # A contiguous log: the database, or an export
+//!
+//! In log order:
 //!
 //! 1. every line/row parses strictly ([`super::format`]);
 //! 2. record seqs run 1, 2, 3, … — a jump means records were deleted, a repeat or a
@@ -8,7 +10,7 @@
 //! 3. each `prev_hash` equals the previous record's `hash` — a mismatch means the
 //!    neighbour was rewritten, or records were inserted or removed between them;
 //! 4. each `hash` equals SHA-256 of the record's canonical encoding — a mismatch means
-//!    the record was edited;
+//!    the record was edited (its writer id and file position included);
 //! 5. each checkpoint is signed by a trusted key (unknown key id: wrong key or a
 //!    forged checkpoint; bad signature: forged or altered), sits right after the
 //!    record it covers, matches that record's hash (a mismatch means the chain was
@@ -17,26 +19,60 @@
 //! 6. a checkpoint whose seq is past the last record proves that signed records were
 //!    cut from the end.
 //!
-//! With both sinks, [`verify_sinks`] also compares them record by record and
-//! checkpoint by checkpoint: the first seq at which they differ, or at which one
-//! ends, is reported.
+//! Records from every writer are in one chain, so none of this depends on who wrote
+//! what.
+//!
+//! # A process's audit file
+//!
+//! The file (`audit.path`) holds only the records its process wrote — with the seq
+//! and hash they got in the shared chain — and the checkpoints it signed, so its seqs
+//! increase but skip. [`verify_sinks`] checks it against the database, entry by entry
+//! in log order:
+//!
+//! 1. every line parses strictly, and each entry comes after the one before
+//!    (records by seq, a checkpoint after the record with its seq);
+//! 2. each record's hash matches its content (an edited line is named as edited);
+//! 3. each record names the record before it in the file (`file_prev_seq`; 0 for the
+//!    first record of the file): a mismatch means lines were removed or inserted;
+//! 4. each checkpoint line is signed by a trusted key;
+//! 5. each entry equals the database's entry at the same place, content and hash —
+//!    so each file record's `prev_hash` link is the database chain's link, which the
+//!    database walk verifies;
+//! 6. the database holds nothing that belongs in the file and is not there: a record
+//!    continuing the file (`file_prev_seq` = the file's record before it), or a
+//!    record or checkpoint by the writer of the file's last record after it. At the
+//!    file's end this is what detects a cut file (the database shows records by the
+//!    file's writer, or continuing it, after its last record).
+//!
+//! With `database` set the whole database chain is verified too; without it only the
+//! part from just before the file's first record.
 //!
 //! # What cannot be detected, and why
 //!
 //! The chain is unkeyed, so one copy on its own proves only what its checkpoints
-//! cover. **Records after the last checkpoint of a copy can be dropped from its end,
-//! together with any later checkpoints, without trace in that copy** — there is
-//! nothing after the cut left to disagree. Such tail truncation is detectable only
-//! against something the attacker did not also cut: the other sink (database head
-//! and checkpoints vs. the file — with `audit.database = false` the database still
-//! keeps every checkpoint for this purpose), or a checkpoint or export kept elsewhere.
-//! The window is bounded by the checkpoint cadence (default: 1000 records or five
-//! minutes). Likewise, a copy whose end was rewritten after its last checkpoint
-//! verifies on its own; the cross-check names the first differing record. An export
-//! starts wherever it was cut ([`Start::Anywhere`]), so records removed from its
-//! beginning are not detectable either. An attacker holding the audit signing key
-//! (the master key and the database) can forge everything; that is outside this
-//! design.
+//! cover. **Records after the last checkpoint can be dropped from the end of the
+//! database, together with any later checkpoints, without trace in the database** —
+//! there is nothing after the cut left to disagree. Such tail truncation is
+//! detectable only against something the attacker did not also cut: the audit files
+//! of the processes that wrote those records (each holds its own), or a checkpoint or
+//! export kept elsewhere. The window is bounded by the checkpoint cadence (default:
+//! 1000 records or five minutes; each process also signs on shutdown). Likewise, a
+//! database whose end was rewritten after its last checkpoint verifies on its own; a
+//! file holding those records names the first differing one. Records written by a
+//! process without a file (or while another process held it) are in no file: for
+//! them the database and its checkpoints are the only evidence.
+//!
+//! In a file: **a file emptied completely** is not detected (the records that start a
+//! file cannot be told apart between files), and neither is a cut while its writer's
+//! append is still in flight or lost in a crash (the database commits first; the
+//! report says "or a write is still in flight", and the next start of a process on
+//! that file copies the missing entries back). The file does not prove the order of
+//! other writers' records. An export starts wherever it was cut
+//! ([`Start::Anywhere`]), so records removed from its beginning are not detectable.
+//! Writer ids are not authenticated: anyone who can write the database can claim any
+//! id for rows they add (which the chain and the checkpoints still catch). An
+//! attacker holding the audit signing key (the master key and the database) can
+//! forge everything; that is outside this design.
 
 use std::fmt;
 use std::path::Path;
@@ -46,9 +82,10 @@ use rampart_crypto::signing::PublicKey;
 use super::AuditError;
 use super::chain::{AuditRecord, ChainHash};
 use super::checkpoint::{Checkpoint, SignatureCheck};
-use super::format::{Entry, seq_to_i64};
+use super::format::{Entry, Position, seq_to_i64};
 use super::read::{FileReader, ReadRecords, Reader, StoreReader};
 use super::store::AuditStore;
+use super::writer_id::WriterId;
 
 /// What a verification needs besides the log.
 #[derive(Debug, Clone)]
@@ -107,6 +144,20 @@ pub struct VerifyReport {
     pub unsigned: u64,
     /// The copies that were read and compared.
     pub sources: Vec<Source>,
+    /// What a process's audit file held, when one was checked against the database
+    /// (the other fields then describe the database).
+    pub file: Option<FileReport>,
+}
+
+/// What a process's audit file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileReport {
+    /// Number of records.
+    pub records: u64,
+    /// Number of checkpoints.
+    pub checkpoints: u64,
+    /// Seq of the last record.
+    pub last_seq: Option<u64>,
 }
 
 /// The last record of a log.
@@ -279,6 +330,26 @@ pub enum Problem {
         /// The checkpoint's seq.
         checkpoint: u64,
     },
+    /// In a process's file: an entry does not come after the one before it.
+    NotAfterPrevious {
+        /// The seq of the entry before.
+        previous: u64,
+        /// This entry's seq.
+        found: u64,
+    },
+    /// In a process's file: the record's `file_prev_seq` is not the file's record
+    /// before it.
+    FileLinkBroken {
+        /// What the record says came before it in its file (`None`: it was written
+        /// without a file).
+        claimed: Option<u64>,
+        /// The record before it here (0: none).
+        previous: u64,
+    },
+    /// The database has a record that belongs in this process's file at this place
+    /// (it continues the file, or its writer wrote the file's record before), and the
+    /// file lacks it.
+    MissingFromFile,
 }
 
 impl fmt::Display for Problem {
@@ -372,11 +443,45 @@ impl fmt::Display for Problem {
                 f,
                 "the checkpoints for seq {checkpoint} differ between the copies"
             ),
+            Self::NotAfterPrevious { previous, found } => write!(
+                f,
+                "seq {found} does not come after the entry before it (seq {previous}): \
+                 entries were inserted, duplicated or moved"
+            ),
+            Self::FileLinkBroken {
+                claimed: None,
+                previous: _,
+            } => f.write_str(
+                "the record was written without a file copy, so it does not belong in this \
+                 file: it was inserted",
+            ),
+            Self::FileLinkBroken {
+                claimed: Some(claimed),
+                previous,
+            } if claimed > previous => write!(
+                f,
+                "the record follows record {claimed} in its writer's file, but the record \
+                 before it here is {previous}: records were removed from the file"
+            ),
+            Self::FileLinkBroken {
+                claimed: Some(claimed),
+                previous,
+            } => write!(
+                f,
+                "the record follows record {claimed} in its writer's file, but the record \
+                 before it here is {previous}: records were inserted or moved"
+            ),
+            Self::MissingFromFile => f.write_str(
+                "the database holds this record, written to this file, but the file lacks \
+                 it: it was removed from the file",
+            ),
         }
     }
 }
 
-/// Verifies the JSON-lines file (or an export) at `path` on its own.
+/// Verifies a contiguous JSON-lines log — an export, or a file written by a single
+/// process — at `path` on its own. A process's audit file in a multi-writer
+/// deployment skips the other writers' seqs: check it with [`verify_sinks`].
 pub async fn verify_file(path: &Path, options: &VerifyOptions) -> Result<Verification, AuditError> {
     let mut reader = Reader::File(FileReader::open(path).await?);
     verify_one(&mut reader, options).await
@@ -391,14 +496,13 @@ pub async fn verify_store(
     verify_one(&mut reader, options).await
 }
 
-/// Verifies the configured sinks and cross-checks them, as `rampart audit verify`
-/// does: `database` and `path` as in [`super::AuditOptions`].
+/// Verifies the configured sinks as `rampart audit verify` does: `database` and
+/// `path` as in [`super::AuditOptions`].
 ///
 /// - database only: [`verify_store`];
-/// - file only: [`verify_file`], then every checkpoint the database keeps must be in
-///   the file (this is what detects a file cut after its last checkpoint);
-/// - both: both are verified in lockstep, and must hold the same records and the
-///   same checkpoints.
+/// - file only: the process's file, checked against the database's records and
+///   checkpoints from just before its first record on (see the module docs);
+/// - both: the whole database chain, and the file checked against it.
 pub async fn verify_sinks(
     store: &dyn AuditStore,
     database: bool,
@@ -409,16 +513,13 @@ pub async fn verify_sinks(
         (false, None) => Err(AuditError::NoSink),
         (true, None) => verify_store(store, options).await,
         (database, Some(path)) => {
-            let file = Reader::File(FileReader::open(path).await?);
-            let db = Reader::Store(StoreReader::new(
-                store,
-                if database {
-                    ReadRecords::Yes
-                } else {
-                    ReadRecords::No
-                },
-            ));
-            cross_check(file, db, database, options).await
+            let file = FileSide::new(FileReader::open(path).await?, options);
+            let scope = if database {
+                Scope::Whole
+            } else {
+                Scope::FromFile
+            };
+            verify_copy(store, file, scope, options).await
         }
     }
 }
@@ -430,159 +531,445 @@ async fn verify_one(
     let mut verifier = ChainVerifier::new(reader.source(), options);
     loop {
         match verifier.next_record(reader).await? {
-            Step::Record(_) => {}
+            Step::Record => {}
             Step::End => return Ok(Verification::Intact(verifier.report())),
             Step::Broken(finding) => return Ok(Verification::Broken(finding)),
         }
     }
 }
 
-/// Both copies in lockstep. With `records_in_db == false` the database holds only
-/// checkpoints, which are compared at the end.
-async fn cross_check(
-    mut file: Reader<'_>,
-    mut db: Reader<'_>,
-    records_in_db: bool,
+/// How much of the database a file is checked against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// All of it, verified from seq 1.
+    Whole,
+    /// From the record before the file's first entry.
+    FromFile,
+}
+
+/// A process's file against the database, merged in log order (see the module docs).
+async fn verify_copy(
+    store: &dyn AuditStore,
+    mut file: FileSide,
+    scope: Scope,
     options: &VerifyOptions,
 ) -> Result<Verification, AuditError> {
-    let mut fv = ChainVerifier::new(Source::File, options);
-    let mut dv = ChainVerifier::new(Source::Database, options);
-    if !records_in_db {
-        // The database side is checkpoints only: read them all (they are few) and
-        // check their signatures and links among themselves.
-        dv.anchors_only = true;
-    }
-    loop {
-        let f = match fv.next_record(&mut file).await? {
-            Step::Broken(finding) => return Ok(Verification::Broken(finding)),
-            Step::Record(r) => Some(r),
-            Step::End => None,
+    let db_options;
+    let (mut db, options_for_db) = match scope {
+        Scope::Whole => (
+            Reader::Store(StoreReader::new(store, ReadRecords::Yes)),
+            options,
+        ),
+        Scope::FromFile => {
+            let first = match file.peek().await? {
+                Peek::Broken(finding) => return Ok(Verification::Broken(finding)),
+                Peek::Entry(position) => position.seq(),
+                Peek::End => 1,
+            };
+            // The record before the file's first one, whose hash the first links to.
+            let after = seq_to_i64(first.saturating_sub(2));
+            db_options = VerifyOptions {
+                keys: options.keys.clone(),
+                start: Start::Anywhere,
+            };
+            (
+                Reader::Store(StoreReader::starting_after(
+                    store,
+                    ReadRecords::Yes,
+                    after,
+                    after,
+                )),
+                &db_options,
+            )
+        }
+    };
+    let mut dv = ChainVerifier::new(Source::Database, options_for_db);
+    while let Some((location, entry)) = db.next().await? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(problem) => return Ok(Verification::Broken(dv.malformed(location, problem))),
         };
-        let d = match dv.next_record(&mut db).await? {
-            Step::Broken(finding) => return Ok(Verification::Broken(finding)),
-            Step::Record(r) => Some(r),
-            Step::End => None,
-        };
-        match (f, d) {
-            (Some(f), Some(d)) => {
-                if f.hash != d.hash {
-                    return Ok(Verification::Broken(Finding {
-                        source: Source::File,
-                        seq: f.seq,
-                        location: f.location,
-                        problem: Problem::Diverged { other: d.location },
-                    }));
+        if let Err((seq, problem)) = dv.check(&entry) {
+            return Ok(Verification::Broken(dv.finding(seq, location, problem)));
+        }
+        let position = entry.position();
+        // The file's entries up to this place: at most one, equal to this one.
+        match file.peek().await? {
+            Peek::Broken(finding) => return Ok(Verification::Broken(finding)),
+            Peek::Entry(next) if next <= position => {
+                let (file_location, file_entry) = match file.take() {
+                    Ok(taken) => taken,
+                    Err(finding) => return Ok(Verification::Broken(finding)),
+                };
+                if next < position {
+                    return Ok(Verification::Broken(database_lacks(&file_entry)));
+                }
+                if file_entry != entry {
+                    return Ok(Verification::Broken(diverged(
+                        &file_entry,
+                        file_location,
+                        location,
+                    )));
+                }
+                file.verifier.accept(&file_entry);
+            }
+            Peek::Entry(_) | Peek::End => {
+                if file.verifier.expects(&entry) {
+                    let finding = missing_from_file(&mut file, &mut db, &mut dv, entry).await?;
+                    return Ok(Verification::Broken(finding));
                 }
             }
-            (Some(f), None) if records_in_db => {
-                let last = dv.last.as_ref().map_or(0, |l| l.seq);
-                return Ok(Verification::Broken(Finding {
-                    source: Source::Database,
-                    seq: last + 1,
-                    location: Location::End,
-                    problem: Problem::ShorterThanOther {
-                        last_record: last,
-                        other_last: fv.drain_head(&mut file, f.seq).await?,
-                    },
-                }));
-            }
-            (None, Some(d)) => {
-                let last = fv.last.as_ref().map_or(0, |l| l.seq);
-                return Ok(Verification::Broken(Finding {
-                    source: Source::File,
-                    seq: last + 1,
-                    location: Location::End,
-                    problem: Problem::ShorterThanOther {
-                        last_record: last,
-                        other_last: dv.drain_head(&mut db, d.seq).await?,
-                    },
-                }));
-            }
-            (Some(_), None) => {}
-            (None, None) => break,
         }
     }
-    if let Some(finding) = compare_checkpoints(&fv, &dv) {
-        return Ok(Verification::Broken(finding));
+    // The database ended: anything left in the file is not in it.
+    match file.peek().await? {
+        Peek::Broken(finding) => return Ok(Verification::Broken(finding)),
+        Peek::End => {}
+        Peek::Entry(_) => {
+            let (_, first) = match file.take() {
+                Ok(taken) => taken,
+                Err(finding) => return Ok(Verification::Broken(finding)),
+            };
+            file.verifier.accept(&first);
+            let finding = match &first {
+                Entry::Checkpoint(_) => database_lacks(&first),
+                Entry::Record(r) => {
+                    let last = dv.last.as_ref().map_or(0, |l| l.seq);
+                    Finding {
+                        source: Source::Database,
+                        seq: last + 1,
+                        location: Location::End,
+                        problem: Problem::ShorterThanOther {
+                            last_record: last,
+                            other_last: file.drain(r.seq).await?,
+                        },
+                    }
+                }
+            };
+            return Ok(Verification::Broken(finding));
+        }
     }
-    let mut report = fv.report();
-    report.sources = vec![Source::File, Source::Database];
+    let mut report = dv.report();
+    report.sources = match scope {
+        Scope::Whole => vec![Source::File, Source::Database],
+        Scope::FromFile => vec![Source::File],
+    };
+    report.file = Some(file.verifier.report());
     Ok(Verification::Intact(report))
 }
 
-/// Every checkpoint must be in both copies, identical. Reports the lowest seq.
-fn compare_checkpoints(file: &ChainVerifier<'_>, db: &ChainVerifier<'_>) -> Option<Finding> {
-    let (mut fi, mut di) = (file.seen.iter().peekable(), db.seen.iter().peekable());
-    let file_last = file.last.as_ref().map_or(0, |l| l.seq);
-    loop {
-        match (fi.peek(), di.peek()) {
-            (None, None) => return None,
-            (Some((fc, floc)), Some((dc, _))) if fc.seq == dc.seq => {
-                if fc != dc {
-                    return Some(Finding {
-                        source: Source::File,
-                        seq: fc.seq,
-                        location: floc.clone(),
-                        problem: Problem::CheckpointsDiffer { checkpoint: fc.seq },
-                    });
+/// The file has an entry where the database has none.
+fn database_lacks(entry: &Entry) -> Finding {
+    match entry {
+        Entry::Checkpoint(c) => Finding {
+            source: Source::Database,
+            seq: c.seq,
+            location: Location::CheckpointRow(seq_to_i64(c.seq)),
+            problem: Problem::CheckpointMissingHere { checkpoint: c.seq },
+        },
+        Entry::Record(r) => Finding {
+            source: Source::Database,
+            seq: r.seq,
+            location: Location::RecordRow(seq_to_i64(r.seq)),
+            problem: Problem::ShorterThanOther {
+                last_record: r.seq.saturating_sub(1),
+                other_last: r.seq,
+            },
+        },
+    }
+}
+
+/// The file's entry differs from the database's at the same place.
+fn diverged(file_entry: &Entry, file_location: Location, db_location: Location) -> Finding {
+    let (seq, problem) = match file_entry {
+        Entry::Record(r) => (r.seq, Problem::Diverged { other: db_location }),
+        Entry::Checkpoint(c) => (c.seq, Problem::CheckpointsDiffer { checkpoint: c.seq }),
+    };
+    Finding {
+        source: Source::File,
+        seq,
+        location: file_location,
+        problem,
+    }
+}
+
+/// The database's `entry` belongs in the file here but the file does not have it.
+async fn missing_from_file(
+    file: &mut FileSide,
+    db: &mut Reader<'_>,
+    dv: &mut ChainVerifier<'_>,
+    entry: Entry,
+) -> Result<Finding, AuditError> {
+    let location = match file.peek_location() {
+        Some(location) => location.clone(),
+        None => Location::End,
+    };
+    let at_end = location == Location::End;
+    let finding = match entry {
+        Entry::Checkpoint(c) => Finding {
+            source: Source::File,
+            seq: c.seq,
+            location,
+            problem: Problem::CheckpointMissingHere { checkpoint: c.seq },
+        },
+        Entry::Record(r) if at_end => {
+            let last_record = file.verifier.last_record.as_ref().map_or(0, |l| l.0);
+            let mut belongs = Belongs {
+                seq: r.seq,
+                writer: r.writer.clone(),
+            };
+            // How far the file's part of the database goes, for the report. Problems
+            // further on are secondary to the cut.
+            while let Some((_, Ok(next))) = db.next().await? {
+                if dv.check(&next).is_err() {
+                    break;
                 }
-                fi.next();
-                di.next();
+                if let Entry::Record(n) = next {
+                    belongs.extend(&n);
+                }
             }
-            (Some((fc, _)), Some((dc, _))) if fc.seq < dc.seq => {
-                return Some(database_lacks(fc));
+            Finding {
+                source: Source::File,
+                seq: r.seq,
+                location,
+                problem: Problem::ShorterThanOther {
+                    last_record,
+                    other_last: belongs.seq,
+                },
             }
-            (Some((fc, _)), None) => return Some(database_lacks(fc)),
-            (_, Some((dc, _))) => {
-                // Only the database has it. Past the file's last record it is a cut
-                // file; otherwise the checkpoint line was taken out.
-                let problem = if dc.seq > file_last {
-                    Problem::Truncated {
-                        last_record: file_last,
-                        checkpoint: dc.seq,
-                    }
-                } else {
-                    Problem::CheckpointMissingHere { checkpoint: dc.seq }
-                };
-                let (seq, location) = if dc.seq > file_last {
-                    (file_last + 1, Location::End)
-                } else {
-                    (dc.seq, Location::AfterRecord(dc.seq))
-                };
-                return Some(Finding {
-                    source: Source::File,
-                    seq,
-                    location,
-                    problem,
-                });
-            }
+        }
+        Entry::Record(r) => Finding {
+            source: Source::File,
+            seq: r.seq,
+            location,
+            problem: Problem::MissingFromFile,
+        },
+    };
+    Ok(finding)
+}
+
+/// The last database record that belongs in a file, followed onwards.
+struct Belongs {
+    seq: u64,
+    writer: WriterId,
+}
+
+impl Belongs {
+    fn extend(&mut self, record: &AuditRecord) {
+        if record.file_prev_seq == Some(self.seq) || record.writer == self.writer {
+            self.seq = record.seq;
+            self.writer = record.writer.clone();
         }
     }
 }
 
-fn database_lacks(checkpoint: &Checkpoint) -> Finding {
-    Finding {
-        source: Source::Database,
-        seq: checkpoint.seq,
-        location: Location::CheckpointRow(seq_to_i64(checkpoint.seq)),
-        problem: Problem::CheckpointMissingHere {
-            checkpoint: checkpoint.seq,
-        },
+/// What the file offers next.
+enum Peek {
+    Entry(Position),
+    End,
+    Broken(Finding),
+}
+
+/// The file being read, one entry ahead, with the file's own checks.
+struct FileSide {
+    reader: Reader<'static>,
+    next: Option<(Location, Entry)>,
+    verifier: CopyVerifier,
+}
+
+impl FileSide {
+    fn new(reader: FileReader, options: &VerifyOptions) -> Self {
+        Self {
+            reader: Reader::File(reader),
+            next: None,
+            verifier: CopyVerifier::new(options.keys.clone()),
+        }
+    }
+
+    /// The next entry's place, reading it if needed. An unreadable line is reported
+    /// at once: nothing after it can be placed.
+    async fn peek(&mut self) -> Result<Peek, AuditError> {
+        if self.next.is_none() {
+            match self.reader.next().await? {
+                None => return Ok(Peek::End),
+                Some((location, Ok(entry))) => self.next = Some((location, entry)),
+                Some((location, Err(problem))) => {
+                    let seq = self.verifier.last_position.map_or(1, |p| p.seq() + 1);
+                    return Ok(Peek::Broken(Finding {
+                        source: Source::File,
+                        seq,
+                        location,
+                        problem,
+                    }));
+                }
+            }
+        }
+        Ok(self
+            .next
+            .as_ref()
+            .map_or(Peek::End, |(_, entry)| Peek::Entry(entry.position())))
+    }
+
+    fn peek_location(&self) -> Option<&Location> {
+        self.next.as_ref().map(|(location, _)| location)
+    }
+
+    /// Takes the peeked entry, with the file's own checks.
+    fn take(&mut self) -> Result<(Location, Entry), Finding> {
+        let Some((location, entry)) = self.next.take() else {
+            return Err(Finding {
+                source: Source::File,
+                seq: 0,
+                location: Location::End,
+                problem: Problem::Malformed("nothing to read".into()),
+            });
+        };
+        match self.verifier.check(&entry) {
+            Ok(()) => Ok((location, entry)),
+            Err((seq, problem)) => Err(Finding {
+                source: Source::File,
+                seq,
+                location,
+                problem,
+            }),
+        }
+    }
+
+    /// Reads the rest of a file that has outrun the database and returns its last
+    /// record's seq (a problem in it is secondary to its being longer).
+    async fn drain(&mut self, mut last: u64) -> Result<u64, AuditError> {
+        while let Peek::Entry(_) = self.peek().await? {
+            match self.take() {
+                Ok((_, Entry::Record(r))) => {
+                    last = r.seq;
+                    self.verifier.accept(&Entry::Record(r));
+                }
+                Ok((_, entry)) => self.verifier.accept(&entry),
+                Err(_) => break,
+            }
+        }
+        Ok(last)
+    }
+}
+
+/// The checks a process's file passes on its own (see the module docs, 1–4).
+struct CopyVerifier {
+    keys: Vec<rampart_crypto::signing::PublicKey>,
+    last_position: Option<Position>,
+    /// Seq and writer of the last record.
+    last_record: Option<(u64, WriterId)>,
+    records: u64,
+    checkpoints: u64,
+}
+
+impl CopyVerifier {
+    fn new(keys: Vec<rampart_crypto::signing::PublicKey>) -> Self {
+        Self {
+            keys,
+            last_position: None,
+            last_record: None,
+            records: 0,
+            checkpoints: 0,
+        }
+    }
+
+    fn check(&self, entry: &Entry) -> Result<(), (u64, Problem)> {
+        if let Some(previous) = self.last_position
+            && entry.position() <= previous
+        {
+            return Err((
+                entry.seq(),
+                Problem::NotAfterPrevious {
+                    previous: previous.seq(),
+                    found: entry.seq(),
+                },
+            ));
+        }
+        match entry {
+            Entry::Record(r) => {
+                if r.compute_hash() != r.hash {
+                    return Err((r.seq, Problem::Edited));
+                }
+                let previous = self.last_record.as_ref().map_or(0, |l| l.0);
+                if r.file_prev_seq != Some(previous) {
+                    // A removal is named by the first record missing.
+                    let seq = match r.file_prev_seq {
+                        Some(claimed) if claimed > previous => claimed,
+                        _ => r.seq,
+                    };
+                    return Err((
+                        seq,
+                        Problem::FileLinkBroken {
+                            claimed: r.file_prev_seq,
+                            previous,
+                        },
+                    ));
+                }
+            }
+            Entry::Checkpoint(c) => signature(c, &self.keys)?,
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, entry: &Entry) {
+        self.last_position = Some(entry.position());
+        match entry {
+            Entry::Record(r) => {
+                self.records += 1;
+                self.last_record = Some((r.seq, r.writer.clone()));
+            }
+            Entry::Checkpoint(_) => self.checkpoints += 1,
+        }
+    }
+
+    /// Whether the database's `entry`, past the file's last entry, must be the
+    /// file's next one (see the module docs, 6).
+    fn expects(&self, entry: &Entry) -> bool {
+        let Some((seq, writer)) = &self.last_record else {
+            return false;
+        };
+        match entry {
+            Entry::Record(r) => r.file_prev_seq == Some(*seq) || r.writer == *writer,
+            Entry::Checkpoint(c) => c.writer == *writer,
+        }
+    }
+
+    fn report(&self) -> FileReport {
+        FileReport {
+            records: self.records,
+            checkpoints: self.checkpoints,
+            last_seq: self.last_record.as_ref().map(|l| l.0),
+        }
+    }
+}
+
+/// A checkpoint's signature against the trusted keys.
+fn signature(
+    cp: &Checkpoint,
+    keys: &[rampart_crypto::signing::PublicKey],
+) -> Result<(), (u64, Problem)> {
+    match cp.verify(keys) {
+        Ok(()) => Ok(()),
+        Err(SignatureCheck::UnknownKey) => Err((
+            cp.seq,
+            Problem::UnknownKey {
+                key_id: cp.key_id.clone(),
+            },
+        )),
+        Err(SignatureCheck::BadSignature) => Err((
+            cp.seq,
+            Problem::BadSignature {
+                key_id: cp.key_id.clone(),
+            },
+        )),
     }
 }
 
 /// The outcome of reading up to the next record.
 enum Step {
-    Record(SeenRecord),
+    Record,
     End,
     Broken(Finding),
-}
-
-/// A record as the lockstep comparison needs it.
-struct SeenRecord {
-    seq: u64,
-    hash: ChainHash,
-    location: Location,
 }
 
 struct Last {
@@ -590,18 +977,15 @@ struct Last {
     hash: ChainHash,
 }
 
-/// The per-copy checks, fed one entry at a time.
+/// The checks of a contiguous log, fed one entry at a time.
 pub(crate) struct ChainVerifier<'o> {
     source: Source,
     options: &'o VerifyOptions,
-    /// Checkpoints only (a database without records): no position checks.
-    anchors_only: bool,
     last: Option<Last>,
     last_checkpoint: Option<u64>,
     records: u64,
+    checkpoints: u64,
     first_seq: Option<u64>,
-    /// Every checkpoint seen, with its location, for the cross-check.
-    seen: Vec<(Checkpoint, Location)>,
 }
 
 impl<'o> ChainVerifier<'o> {
@@ -609,12 +993,11 @@ impl<'o> ChainVerifier<'o> {
         Self {
             source,
             options,
-            anchors_only: false,
             last: None,
             last_checkpoint: None,
             records: 0,
+            checkpoints: 0,
             first_seq: None,
-            seen: Vec::new(),
         }
     }
 
@@ -626,43 +1009,23 @@ impl<'o> ChainVerifier<'o> {
             };
             let entry = match entry {
                 Ok(entry) => entry,
-                Err(problem) => {
-                    let seq = self.last.as_ref().map_or(1, |l| l.seq + 1);
-                    return Ok(Step::Broken(self.finding(seq, location, problem)));
-                }
+                Err(problem) => return Ok(Step::Broken(self.malformed(location, problem))),
             };
-            match entry {
-                Entry::Record(record) => {
-                    if let Err((seq, problem)) = self.check_record(&record) {
-                        return Ok(Step::Broken(self.finding(seq, location, problem)));
-                    }
-                    return Ok(Step::Record(SeenRecord {
-                        seq: record.seq,
-                        hash: record.hash,
-                        location,
-                    }));
-                }
-                Entry::Checkpoint(cp) => {
-                    if let Err((seq, problem)) = self.check_checkpoint(&cp) {
-                        return Ok(Step::Broken(self.finding(seq, location, problem)));
-                    }
-                    self.seen.push((cp, location));
-                }
+            if let Err((seq, problem)) = self.check(&entry) {
+                return Ok(Step::Broken(self.finding(seq, location, problem)));
+            }
+            if let Entry::Record(_) = entry {
+                return Ok(Step::Record);
             }
         }
     }
 
-    /// Verifies the rest of a copy that has outrun the other, and returns its last
-    /// seq (the first problem in it, if any, is secondary to its being longer).
-    async fn drain_head(
-        &mut self,
-        reader: &mut Reader<'_>,
-        mut last: u64,
-    ) -> Result<u64, AuditError> {
-        while let Step::Record(r) = self.next_record(reader).await? {
-            last = r.seq;
+    /// Checks the next entry in log order.
+    fn check(&mut self, entry: &Entry) -> Result<(), (u64, Problem)> {
+        match entry {
+            Entry::Record(record) => self.check_record(record),
+            Entry::Checkpoint(cp) => self.check_checkpoint(cp),
         }
-        Ok(last)
     }
 
     fn check_record(&mut self, record: &AuditRecord) -> Result<(), (u64, Problem)> {
@@ -721,32 +1084,14 @@ impl<'o> ChainVerifier<'o> {
 
     fn check_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), (u64, Problem)> {
         // The signature first: an unsigned claim says nothing about the records.
-        match cp.verify(&self.options.keys) {
-            Ok(()) => {}
-            Err(SignatureCheck::UnknownKey) => {
-                return Err((
-                    cp.seq,
-                    Problem::UnknownKey {
-                        key_id: cp.key_id.clone(),
-                    },
-                ));
-            }
-            Err(SignatureCheck::BadSignature) => {
-                return Err((
-                    cp.seq,
-                    Problem::BadSignature {
-                        key_id: cp.key_id.clone(),
-                    },
-                ));
-            }
-        }
+        signature(cp, &self.options.keys)?;
         let previous = self.last_checkpoint.unwrap_or(0);
         let first_of_export =
             self.last_checkpoint.is_none() && self.options.start == Start::Anywhere;
         if first_of_export {
             // Its predecessor is before the export, unless it is inside it.
             let start = self.first_seq.unwrap_or(cp.seq);
-            if cp.prev_seq >= start && !self.anchors_only {
+            if cp.prev_seq >= start {
                 return Err((
                     cp.prev_seq,
                     Problem::MissingCheckpoint {
@@ -772,34 +1117,39 @@ impl<'o> ChainVerifier<'o> {
                 },
             ));
         }
-        if !self.anchors_only {
-            let Some(last) = &self.last else {
-                return Err((cp.seq, Problem::CheckpointMisplaced { checkpoint: cp.seq }));
-            };
-            if cp.seq > last.seq {
-                return Err((
-                    last.seq + 1,
-                    Problem::Truncated {
-                        last_record: last.seq,
-                        checkpoint: cp.seq,
-                    },
-                ));
-            }
-            if cp.seq < last.seq {
-                return Err((cp.seq, Problem::CheckpointMisplaced { checkpoint: cp.seq }));
-            }
-            if cp.hash != last.hash {
-                return Err((
-                    cp.seq,
-                    Problem::RewrittenUnderCheckpoint {
-                        checkpoint: cp.seq,
-                        previous,
-                    },
-                ));
-            }
+        let Some(last) = &self.last else {
+            return Err((cp.seq, Problem::CheckpointMisplaced { checkpoint: cp.seq }));
+        };
+        if cp.seq > last.seq {
+            return Err((
+                last.seq + 1,
+                Problem::Truncated {
+                    last_record: last.seq,
+                    checkpoint: cp.seq,
+                },
+            ));
+        }
+        if cp.seq < last.seq {
+            return Err((cp.seq, Problem::CheckpointMisplaced { checkpoint: cp.seq }));
+        }
+        if cp.hash != last.hash {
+            return Err((
+                cp.seq,
+                Problem::RewrittenUnderCheckpoint {
+                    checkpoint: cp.seq,
+                    previous,
+                },
+            ));
         }
         self.last_checkpoint = Some(cp.seq);
+        self.checkpoints += 1;
         Ok(())
+    }
+
+    /// An entry that cannot be read, named at the seq that would come next.
+    fn malformed(&self, location: Location, problem: Problem) -> Finding {
+        let seq = self.last.as_ref().map_or(1, |l| l.seq + 1);
+        self.finding(seq, location, problem)
     }
 
     fn finding(&self, seq: u64, location: Location, problem: Problem) -> Finding {
@@ -823,12 +1173,13 @@ impl<'o> ChainVerifier<'o> {
         };
         VerifyReport {
             records: self.records,
-            checkpoints: self.seen.len() as u64,
+            checkpoints: self.checkpoints,
             first_seq: self.first_seq,
             head,
             last_checkpoint: self.last_checkpoint,
             unsigned,
             sources: vec![self.source],
+            file: None,
         }
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rampart_core::FakeClock;
 use rampart_core::audit::{
     AuditEvent, AuditOptions, AuditRecord, AuditStore, Auditor, ChainHash, Checkpoint,
-    CheckpointSigner, EventKind, Location, Outcome, Problem, Source, Start, Verification,
-    VerifyOptions, export_store, trusted_keys, verify_file, verify_sinks, verify_store,
+    CheckpointSigner, Entry, EventKind, Location, Outcome, Problem, Source, Start, Verification,
+    VerifyOptions, WriterId, export_store, trusted_keys, verify_file, verify_sinks, verify_store,
 };
 use rampart_core::keys::DataKeys;
 use rampart_core::store::StoreError;
@@ -33,6 +33,9 @@ on_both_backends!(
     truncated_table_under_a_checkpoint_is_named,
     removed_checkpoint_row_is_named,
     restart_on_a_new_connection_continues_the_chain,
+    two_auditors_on_two_connections_write_one_chain,
+    a_batch_that_conflicts_with_another_connection_is_re_linked,
+    each_writer_s_file_verifies_and_names_tampering,
     database_behind_the_file_is_caught_up,
     export_since_streams_from_the_database,
     audit_key_comes_from_the_key_hierarchy,
@@ -62,12 +65,24 @@ fn t(offset: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(T0 + offset).unwrap()
 }
 
-/// Records 1..=n sealed by hand (no writer), one second apart.
+fn writer() -> WriterId {
+    "it-host/00000000000000aa".parse().unwrap()
+}
+
+/// Records 1..=n sealed by hand (no auditor), ten seconds apart, as if all in one
+/// writer's file.
 fn chain(n: u64) -> Vec<AuditRecord> {
     let mut prev = ChainHash::GENESIS;
     (1..=n)
         .map(|seq| {
-            let r = AuditRecord::seal(seq, t(seq as i64 * 10), event(seq), prev);
+            let r = AuditRecord::seal(
+                seq,
+                t(seq as i64 * 10),
+                &writer(),
+                Some(seq - 1),
+                event(seq),
+                prev,
+            );
             prev = r.hash;
             r
         })
@@ -90,9 +105,9 @@ async fn rows_round_trip_in_order_and_in_pages(backend: Backend) {
         .detail("a", "1")
         .detail("z", "{\"json\":true}");
     let mut records = chain(4);
-    let fifth = AuditRecord::seal(5, t(50), awkward, records[3].hash);
+    let fifth = AuditRecord::seal(5, t(50), &writer(), None, awkward, records[3].hash);
     records.push(fifth);
-    let cp = signer().sign(5, records[4].hash, 0, t(51));
+    let cp = signer().sign(5, records[4].hash, 0, t(51), &writer());
     store.append_audit(&rows(&records[..2]), &[]).await.unwrap();
     store
         .append_audit(&rows(&records[2..]), &[cp.to_row()])
@@ -117,6 +132,14 @@ async fn rows_round_trip_in_order_and_in_pages(backend: Backend) {
         .collect();
     assert_eq!(all, records);
     assert!(store.audit_records_after(5, 100).await.unwrap().is_empty());
+    // The record continuing a file after a seq; record 5 was written without one.
+    let next = store
+        .audit_record_continuing_file(2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(AuditRecord::from_row(next).unwrap(), records[2]);
+    assert_eq!(store.audit_record_continuing_file(4).await.unwrap(), None);
     assert_eq!(store.audit_checkpoints_after(0, 10).await.unwrap().len(), 1);
     assert!(
         store
@@ -143,14 +166,21 @@ async fn a_batch_with_a_duplicate_seq_writes_nothing(backend: Backend) {
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert_eq!(store.last_audit_record().await.unwrap().unwrap().seq, 3);
 
-    let cp = signer().sign(3, records[2].hash, 0, t(40));
+    let cp = signer().sign(3, records[2].hash, 0, t(40), &writer());
     store.append_audit(&[], &[cp.to_row()]).await.unwrap();
+    // A second checkpoint after the same one (a racing writer): the chain cannot fork.
+    store.append_audit(&rows(&records[3..]), &[]).await.unwrap();
+    let fork = signer().sign(4, records[3].hash, 0, t(41), &writer());
+    let err = store.append_audit(&[], &[fork.to_row()]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let next = signer().sign(4, records[3].hash, 3, t(41), &writer());
+    store.append_audit(&[], &[next.to_row()]).await.unwrap();
     let err = store
         .append_audit(&rows(&records[3..]), &[cp.to_row()])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    assert_eq!(store.last_audit_record().await.unwrap().unwrap().seq, 3);
+    assert_eq!(store.last_audit_record().await.unwrap().unwrap().seq, 4);
     // An empty batch is a no-op.
     store.append_audit(&[], &[]).await.unwrap();
 }
@@ -188,11 +218,15 @@ impl Log {
     }
 
     async fn auditor(&self, store: Store) -> Auditor {
+        self.auditor_with_file(store, self.path.clone()).await
+    }
+
+    async fn auditor_with_file(&self, store: Store, path: PathBuf) -> Auditor {
         Auditor::start(
             Arc::new(store),
             AuditOptions {
                 database: true,
-                path: Some(self.path.clone()),
+                path: Some(path),
                 checkpoint_every: NonZeroU64::new(5).unwrap(),
                 ..AuditOptions::default()
             },
@@ -338,13 +372,13 @@ async fn truncated_table_under_a_checkpoint_is_named(backend: Backend) {
         (f.source, f.seq, &f.location),
         (Source::Database, 9, &Location::End)
     );
-    assert!(matches!(
+    assert_eq!(
         f.problem,
         Problem::ShorterThanOther {
             last_record: 8,
             other_last: 12
         }
-    ));
+    );
 }
 
 async fn removed_checkpoint_row_is_named(backend: Backend) {
@@ -383,6 +417,184 @@ async fn restart_on_a_new_connection_continues_the_chain(backend: Backend) {
     };
     assert_eq!(report.records, 7);
     assert_eq!(report.last_checkpoint, Some(7));
+}
+
+/// Two replicas: two auditors on two connections to one database, each with its own
+/// file, recording at the same time.
+async fn two_auditors_on_two_connections_write_one_chain(backend: Backend) {
+    let log = Log::new(backend).await;
+    let second = Store::connect(log.db.options()).await.unwrap();
+    let b_path = log._dir.path().join("b.jsonl");
+    let a = Arc::new(log.auditor(log.db.store().clone()).await);
+    let b = Arc::new(log.auditor_with_file(second, b_path.clone()).await);
+    assert_ne!(a.writer(), b.writer());
+    let mut tasks = Vec::new();
+    for (auditor, base) in [(&a, 0u64), (&b, 1000)] {
+        let auditor = Arc::clone(auditor);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40 {
+                auditor.record(event(base + i)).await.unwrap();
+                if i % 5 == 0 {
+                    auditor.flush().await.unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+
+    let Verification::Intact(report) = log.verify_store().await else {
+        panic!("the shared chain does not verify");
+    };
+    assert_eq!(report.records, 80);
+    let rows = log.db.store().audit_records_after(0, 1000).await.unwrap();
+    let mut actors: Vec<String> = rows.iter().map(|r| r.actor.clone().unwrap()).collect();
+    actors.sort();
+    actors.dedup();
+    assert_eq!(actors.len(), 80, "an event was lost or written twice");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.writer == a.writer().as_str())
+            .count(),
+        40
+    );
+    // The checkpoint chain is one line.
+    let mut previous = 0;
+    for cp in log
+        .db
+        .store()
+        .audit_checkpoints_after(0, 1000)
+        .await
+        .unwrap()
+    {
+        assert_eq!(cp.prev_seq, previous, "checkpoint {}", cp.seq);
+        previous = cp.seq;
+    }
+    for path in [&log.path, &b_path] {
+        let v = verify_sinks(log.db.store(), true, Some(path), &verify_options())
+            .await
+            .unwrap();
+        let Verification::Intact(report) = v else {
+            panic!("{} does not verify: {v:?}", path.display());
+        };
+        assert_eq!(report.file.unwrap().records, 40);
+    }
+}
+
+async fn a_batch_that_conflicts_with_another_connection_is_re_linked(backend: Backend) {
+    let log = Log::new(backend).await;
+    let auditor = log.auditor(log.db.store().clone()).await;
+    // Another replica, on its own connection, appends first.
+    let other = Store::connect(log.db.options()).await.unwrap();
+    let foreign = AuditRecord::seal(
+        1,
+        t(0),
+        &"replica-2/00000000000000ff".parse().unwrap(),
+        None,
+        event(99),
+        ChainHash::GENESIS,
+    );
+    other
+        .append_audit(&[foreign.to_row().unwrap()], &[])
+        .await
+        .unwrap();
+    auditor.record(event(1)).await.unwrap();
+    auditor.flush().await.unwrap();
+    assert_eq!(auditor.stats().relinks, 1);
+    auditor.shutdown().await.unwrap();
+    let ours = AuditRecord::from_row(
+        log.db
+            .store()
+            .audit_records_after(1, 1)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!((ours.seq, ours.prev_hash), (2, foreign.hash));
+    assert!(matches!(log.verify_both().await, Verification::Intact(_)));
+}
+
+/// Each writer's file checks against the shared chain, and its tampering is named.
+async fn each_writer_s_file_verifies_and_names_tampering(backend: Backend) {
+    let log = Log::new(backend).await;
+    let second = Store::connect(log.db.options()).await.unwrap();
+    let b_path = log._dir.path().join("b.jsonl");
+    let a = log.auditor(log.db.store().clone()).await;
+    let b = log.auditor_with_file(second, b_path.clone()).await;
+    for round in 0..3 {
+        for i in 0..3 {
+            a.record(event(round * 10 + i)).await.unwrap();
+        }
+        a.flush().await.unwrap();
+        b.record(event(round * 10 + 5)).await.unwrap();
+        b.flush().await.unwrap();
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert!(matches!(log.verify_both().await, Verification::Intact(_)));
+    let options = verify_options();
+    let check_b = || verify_sinks(log.db.store(), true, Some(&b_path), &options);
+    assert!(matches!(check_b().await.unwrap(), Verification::Intact(_)));
+
+    let lines: Vec<String> = std::fs::read_to_string(&log.path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let records: Vec<(usize, AuditRecord)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| match Entry::parse_line(l.as_bytes()).unwrap() {
+            Entry::Record(r) => Some((i, r)),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect();
+    let set = |lines: &[String]| std::fs::write(&log.path, lines.join("\n") + "\n").unwrap();
+
+    // Edited.
+    let (i, victim) = records[4].clone();
+    let mut edited = lines.clone();
+    edited[i] = edited[i].replacen("missing role admin", "all fine", 1);
+    set(&edited);
+    let f = finding(log.verify_both().await);
+    assert_eq!(
+        (f.source, f.seq, f.problem),
+        (Source::File, victim.seq, Problem::Edited)
+    );
+
+    // Deleted: the database holds it, continuing this file.
+    let mut deleted = lines.clone();
+    deleted.remove(i);
+    set(&deleted);
+    let f = finding(log.verify_both().await);
+    assert_eq!(
+        (f.source, f.seq, f.problem),
+        (Source::File, victim.seq, Problem::MissingFromFile)
+    );
+
+    // Truncated: the database shows later records by this file's writer.
+    let (cut, last_kept) = records[5].clone();
+    set(&lines[..cut]);
+    let f = finding(log.verify_both().await);
+    let kept = records[4].1.seq;
+    assert_eq!(
+        (f.source, f.seq, &f.location),
+        (Source::File, last_kept.seq, &Location::End)
+    );
+    assert_eq!(
+        f.problem,
+        Problem::ShorterThanOther {
+            last_record: kept,
+            other_last: records.last().unwrap().1.seq
+        }
+    );
+    // The other writer's file is untouched by all this.
+    assert!(matches!(check_b().await.unwrap(), Verification::Intact(_)));
 }
 
 async fn database_behind_the_file_is_caught_up(backend: Backend) {
