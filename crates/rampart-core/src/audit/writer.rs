@@ -163,6 +163,9 @@ pub struct AuditStats {
     pub head_seq: u64,
 }
 
+/// Counter of recorded events by `kind` (the event's dotted name).
+pub const EVENTS_TOTAL: &str = "rampart_audit_events_total";
+
 /// The audit log's front door. Share it as `Arc<Auditor>`.
 pub struct Auditor {
     tx: mpsc::Sender<Message>,
@@ -247,6 +250,9 @@ impl Auditor {
     /// caller must then refuse the action it was auditing. Fails with
     /// [`AuditError::Closed`] after shutdown or if the writer has stopped.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        // Every security event is also a metric, so alerting follows the audit log's
+        // vocabulary (`deploy/prometheus/rampart-alerts.yml`).
+        metrics::counter!(EVENTS_TOTAL, "kind" => event.kind.as_str()).increment(1);
         let message = Message::Event {
             time: self.clock.now(),
             event: Box::new(event.bounded()),
