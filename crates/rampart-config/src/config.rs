@@ -74,6 +74,14 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// Routes, in match order.
     pub routes: Vec<RouteConfig>,
+    /// Security headers added to responses.
+    pub headers: HeadersConfig,
+    /// Client request headers treated as identity claims.
+    pub identity: IdentityConfig,
+    /// The forward-auth endpoint for reverse proxies.
+    pub forward_auth: ForwardAuthConfig,
+    /// Request rate limits.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Config {
@@ -143,6 +151,19 @@ impl Config {
             }
         }
         out
+    }
+
+    /// Where browsers are sent to sign in: `forward_auth.signin_url`, else
+    /// `<public_url>/login`; `None` when neither `public_url` nor a sign-in URL is
+    /// configured.
+    pub fn signin_url(&self) -> Option<Url> {
+        match &self.forward_auth.signin_url {
+            Some(url) => Some(url.clone()),
+            None => self
+                .public_url
+                .as_ref()
+                .and_then(|url| url.join("login").ok()),
+        }
     }
 
     /// Every secret file in use, labelled by the key that names it: the master key
@@ -276,6 +297,29 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Direct TLS, when configured.
     pub tls: Option<TlsConfig>,
+    /// A single-value client-IP header believed from trusted proxies instead of
+    /// walking `X-Forwarded-For`; only set together with `trusted_proxies`.
+    pub client_ip_header: Option<ClientIpHeader>,
+}
+
+/// A single-value header in which a trusted proxy names the client IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    /// `CF-Connecting-IP`, set by Cloudflare.
+    CfConnectingIp,
+    /// `X-Real-IP`, set by nginx (`proxy_set_header X-Real-IP $remote_addr`).
+    XRealIp,
+}
+
+impl ClientIpHeader {
+    /// The header name, lower-case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CfConnectingIp => "cf-connecting-ip",
+            Self::XRealIp => "x-real-ip",
+        }
+    }
 }
 
 /// `[server.tls]`.
@@ -698,6 +742,8 @@ pub struct UpstreamConfig {
     pub http2: bool,
     /// Skip certificate verification.
     pub danger_accept_invalid_certs: bool,
+    /// Send the client's `Host` instead of the URL's authority.
+    pub preserve_host: bool,
 }
 
 /// How Rampart connects to an upstream.
@@ -739,6 +785,92 @@ pub struct RouteConfig {
     pub body_limit: Option<u64>,
     /// CORS policy; `None` answers no CORS.
     pub cors: Option<CorsConfig>,
+    /// Who may use the route beyond `auth`: roles, permissions, MFA, attributes,
+    /// tenant. Always empty on a [`RouteAuth::Public`] route.
+    pub policy: RoutePolicy,
+    /// The rate class limiting the route; always one of
+    /// [`RateLimitConfig::classes`] (`general` unless configured).
+    pub rate_class: String,
+    /// Requests per minute allowed to each principal on this route. Never set on a
+    /// public route.
+    pub quota_per_minute: Option<NonZeroU32>,
+    /// Requests of one principal in flight at once on this route. Never set on a
+    /// public route.
+    pub concurrency_limit: Option<NonZeroU32>,
+    /// Time to the upstream's response head; `None` uses the upstream's
+    /// `read_timeout`. At most `server.request_timeout`.
+    pub timeout: Option<Duration>,
+    /// Headers added to upstream requests from the vault: lower-case header name →
+    /// vault secret name (`a-z0-9_.-`, 1 to 64 characters, without `vault:`).
+    pub inject_headers: BTreeMap<String, String>,
+    /// Response header overrides.
+    pub headers: HeaderOverrides,
+    /// Send `X-Rampart-*` and the signed assertion upstream for authenticated
+    /// requests.
+    pub identity_headers: bool,
+}
+
+/// A route's access policy (F-RBAC, F-TENANT), checked after authentication.
+/// Every requirement must hold; an empty policy admits every caller `auth` admits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutePolicy {
+    /// The principal needs at least one of these roles (any-of); empty: no role
+    /// needed. Each is one of [`Config::roles`].
+    pub roles: Vec<String>,
+    /// The principal needs every one of these permissions (all-of).
+    pub permissions: Vec<String>,
+    /// The session must have passed a second factor.
+    pub require_mfa: bool,
+    /// Attributes the principal must have, each with exactly this value.
+    pub attributes: BTreeMap<String, String>,
+    /// Where the tenant comes from, when the route is tenant-scoped.
+    pub tenant: Option<TenantRule>,
+}
+
+impl RoutePolicy {
+    /// Whether the policy requires nothing beyond the route's `auth`.
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty()
+            && self.permissions.is_empty()
+            && !self.require_mfa
+            && self.attributes.is_empty()
+            && self.tenant.is_none()
+    }
+}
+
+/// `[routes.tenant]`: where a request's tenant comes from. The principal must
+/// belong to it either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRule {
+    /// Which of `header` and `claim` is used.
+    pub source: TenantSource,
+    /// The request header naming the tenant, lower-case.
+    pub header: String,
+    /// The token claim holding the tenant.
+    pub claim: String,
+    /// Refuse requests that name no tenant (`require_tenant_header`).
+    pub require: bool,
+}
+
+/// Where the tenant comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantSource {
+    /// A request header the client sets (`X-Tenant-ID`).
+    #[default]
+    Header,
+    /// A claim of the principal's token.
+    Claim,
+}
+
+/// `[routes.headers]`: response header overrides for one route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderOverrides {
+    /// Headers set on responses, replacing any other value: lower-case name →
+    /// value (visible ASCII).
+    pub set: BTreeMap<String, String>,
+    /// Headers removed from responses, lower-case. Never also in `set`.
+    pub remove: Vec<String>,
 }
 
 /// A route's authentication requirement.
@@ -779,6 +911,255 @@ pub enum CorsOrigin {
     Any,
     /// An exact origin `scheme://host[:port]`, lower-case.
     Exact(String),
+}
+
+/// `[headers]`: security headers added to responses (F-HEADERS). Routes override
+/// them with [`RouteConfig::headers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadersConfig {
+    /// `Strict-Transport-Security`, when enabled. Only ever sent on HTTPS (direct
+    /// TLS, or `X-Forwarded-Proto: https` from a trusted proxy): on plain HTTP a
+    /// network attacker could strip or forge it anyway (RFC 6797 §7.2).
+    pub hsts: Option<Hsts>,
+    /// Default `Content-Security-Policy` for proxied responses that carry none.
+    /// Rampart's own API always sends `default-src 'none'`.
+    pub content_security_policy: Option<String>,
+    /// `Referrer-Policy`.
+    pub referrer_policy: ReferrerPolicy,
+    /// `Permissions-Policy`, non-empty, visible ASCII.
+    pub permissions_policy: String,
+    /// `X-Frame-Options`.
+    pub frame_options: FrameOptions,
+    /// `Cross-Origin-Opener-Policy`.
+    pub cross_origin_opener_policy: CrossOriginOpenerPolicy,
+    /// `Cross-Origin-Resource-Policy`.
+    pub cross_origin_resource_policy: CrossOriginResourcePolicy,
+}
+
+/// HTTP Strict Transport Security (RFC 6797). With `preload`, `include_subdomains`
+/// is set and `max_age` is at least a year (the hstspreload.org requirements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hsts {
+    /// `max-age`; whole seconds are sent.
+    pub max_age: Duration,
+    /// Add `includeSubDomains`.
+    pub include_subdomains: bool,
+    /// Add `preload`.
+    pub preload: bool,
+}
+
+impl Hsts {
+    /// The header value: `max-age=31536000; includeSubDomains`.
+    pub fn header_value(&self) -> String {
+        let mut value = format!("max-age={}", self.max_age.as_secs());
+        if self.include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            value.push_str("; preload");
+        }
+        value
+    }
+}
+
+/// `Referrer-Policy` values (W3C Referrer Policy §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferrerPolicy {
+    /// Never send a referrer.
+    NoReferrer,
+    /// The full URL, except from HTTPS to HTTP.
+    NoReferrerWhenDowngrade,
+    /// The origin only.
+    Origin,
+    /// The full URL same-origin, the origin cross-origin.
+    OriginWhenCrossOrigin,
+    /// The full URL same-origin, nothing cross-origin.
+    SameOrigin,
+    /// The origin only, and nothing from HTTPS to HTTP.
+    StrictOrigin,
+    /// The full URL same-origin, the origin cross-origin, nothing from HTTPS to HTTP.
+    #[default]
+    StrictOriginWhenCrossOrigin,
+    /// The full URL everywhere, tokens in query strings included.
+    UnsafeUrl,
+}
+
+impl ReferrerPolicy {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoReferrer => "no-referrer",
+            Self::NoReferrerWhenDowngrade => "no-referrer-when-downgrade",
+            Self::Origin => "origin",
+            Self::OriginWhenCrossOrigin => "origin-when-cross-origin",
+            Self::SameOrigin => "same-origin",
+            Self::StrictOrigin => "strict-origin",
+            Self::StrictOriginWhenCrossOrigin => "strict-origin-when-cross-origin",
+            Self::UnsafeUrl => "unsafe-url",
+        }
+    }
+}
+
+/// `X-Frame-Options` values (RFC 7034).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum FrameOptions {
+    /// No site may frame the response.
+    #[default]
+    #[serde(rename = "DENY")]
+    Deny,
+    /// Only the same origin may frame the response.
+    #[serde(rename = "SAMEORIGIN")]
+    SameOrigin,
+}
+
+impl FrameOptions {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "DENY",
+            Self::SameOrigin => "SAMEORIGIN",
+        }
+    }
+}
+
+/// `Cross-Origin-Opener-Policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrossOriginOpenerPolicy {
+    /// Cross-origin documents get their own browsing context group.
+    #[default]
+    SameOrigin,
+    /// As `same-origin`, but popups this page opens keep a reference to it.
+    SameOriginAllowPopups,
+    /// No isolation.
+    UnsafeNone,
+}
+
+impl CrossOriginOpenerPolicy {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SameOrigin => "same-origin",
+            Self::SameOriginAllowPopups => "same-origin-allow-popups",
+            Self::UnsafeNone => "unsafe-none",
+        }
+    }
+}
+
+/// `Cross-Origin-Resource-Policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrossOriginResourcePolicy {
+    /// Only the same origin may load the response.
+    #[default]
+    SameOrigin,
+    /// Only the same site may load the response.
+    SameSite,
+    /// Any origin may load the response.
+    CrossOrigin,
+}
+
+impl CrossOriginResourcePolicy {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SameOrigin => "same-origin",
+            Self::SameSite => "same-site",
+            Self::CrossOrigin => "cross-origin",
+        }
+    }
+}
+
+/// `[identity]` (F-IDHEADERS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityConfig {
+    /// Extra client request headers stripped on every route as identity claims,
+    /// lower-case, without repeats. The built-in ones (`x-rampart-*`,
+    /// `x-forwarded-*`, `forwarded`, `x-real-ip`, `cf-connecting-ip`,
+    /// `true-client-ip`) are not listed here; they are always stripped.
+    pub strip_headers: Vec<String>,
+}
+
+/// `[forward_auth]` (F-FWDAUTH).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardAuthConfig {
+    /// Whether the forward-auth endpoint is served.
+    pub enabled: bool,
+    /// Extra exact origins `http(s)://host[:port]`, lower-case, a sign-in may
+    /// redirect back to, besides the origin of `public_url` and the hosts of the
+    /// routes.
+    pub redirect_allowlist: Vec<String>,
+    /// The configured sign-in page; see [`Config::signin_url`] for the default.
+    pub signin_url: Option<Url>,
+}
+
+/// The rate class used by routes that name none, and by Rampart's own API.
+pub const GENERAL_RATE_CLASS: &str = "general";
+
+/// The rate class of Rampart's sign-in, TOTP, recovery-code and magic-link
+/// endpoints.
+pub const AUTH_RATE_CLASS: &str = "auth";
+
+/// `[rate_limit]` (F-RATELIMIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Whether limits are enforced.
+    pub enabled: bool,
+    /// Where counters live.
+    pub backend: RateLimitBackend,
+    /// What limits requests while Redis is failing.
+    pub fallback: RateLimitFallback,
+    /// Rate classes by name; always contains [`GENERAL_RATE_CLASS`] and
+    /// [`AUTH_RATE_CLASS`].
+    pub classes: BTreeMap<String, RateClass>,
+}
+
+/// One rate class: a GCRA limit of `rate` requests per `per`, with bursts of up to
+/// `burst` requests, counted per `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateClass {
+    /// Sustained requests per `per`.
+    pub rate: NonZeroU32,
+    /// The period of `rate`; longer than zero.
+    pub per: Duration,
+    /// Most requests allowed at once.
+    pub burst: NonZeroU32,
+    /// What is counted.
+    pub key: RateKey,
+}
+
+/// What a rate class counts requests by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateKey {
+    /// The client IP (after `server.trusted_proxies`).
+    #[default]
+    Ip,
+    /// The authenticated principal; anonymous requests are counted by IP.
+    Principal,
+    /// The API token; requests without one are counted by IP.
+    Token,
+}
+
+/// Where rate-limit counters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBackend {
+    /// In this instance's memory.
+    #[default]
+    Memory,
+    /// In Redis, shared by replicas (needs `redis.url`).
+    Redis,
+}
+
+/// What limits requests while the Redis backend is failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitFallback {
+    /// An in-memory limiter takes over at once; Redis is retried.
+    #[default]
+    Local,
 }
 
 /// The session cookie's name before its prefix.

@@ -4,13 +4,15 @@
 //! `server.listen` is `RAMPART_SERVER_LISTEN`. Keys themselves contain underscores, so
 //! the name is resolved by walking the schema and taking, at each level, the longest
 //! run of tokens that names a property (backtracking when that leads nowhere).
-//! Upstreams and roles are matched by their name in the file (case-insensitive, `-`
-//! written as `_`), routes by index: `RAMPART_UPSTREAMS_BILLING_API_URL`,
-//! `RAMPART_ROUTES_0_AUTH`. A named table the file does not have at all falls back to
-//! its default entries (the default roles), which the variable then changes: with no
-//! `[roles]` table, `RAMPART_ROLES_ADMIN_REQUIRE_MFA` sets `require_mfa` of the
-//! default `admin` role and keeps the other defaults, rather than replacing them all
-//! with one half-written role.
+//! Upstreams, roles, rate classes and the entries of name → value tables
+//! (`routes[0].attributes`) are matched by their name in the file (case-insensitive,
+//! `-` written as `_`), routes by index: `RAMPART_UPSTREAMS_BILLING_API_URL`,
+//! `RAMPART_ROUTES_0_AUTH`, `RAMPART_ROUTES_0_INJECT_HEADERS_X_API_KEY`. A named table
+//! the file does not have at all falls back to its default entries (the default roles
+//! and rate classes), which the variable then changes: with no `[roles]` table,
+//! `RAMPART_ROLES_ADMIN_REQUIRE_MFA` sets `require_mfa` of the default `admin` role
+//! and keeps the other defaults, rather than replacing them all with one half-written
+//! role.
 //!
 //! Every `RAMPART_*` variable must resolve: a misspelled override silently ignored
 //! would leave a production instance on the file's value while the operator believes
@@ -149,6 +151,14 @@ fn resolve<'a>(
                 Some(value) => value.as_table()?,
                 None => defaults.as_ref().and_then(Value::as_table)?,
             };
+            if is_leaf(values) {
+                // A name → value table: the rest of the variable is the entry's name.
+                let wanted = tokens.join("_");
+                let name = names
+                    .keys()
+                    .find(|n| env_form(n).eq_ignore_ascii_case(&wanted))?;
+                return Some((vec![Segment::Key(name.clone())], values));
+            }
             for k in (1..tokens.len()).rev() {
                 let wanted = tokens[..k].join("_");
                 let Some(name) = names
@@ -185,9 +195,10 @@ fn map_default(node: Node<'_>) -> Option<Value> {
 
 /// Before a variable sets a key inside a named table that the file does not have,
 /// writes that table's default entries, so the variable changes a default entry
-/// instead of replacing all of them. Stops where the tree ends or is not a table
-/// (lists are indexed only where the file has them; a wrong type is left for the
-/// schema check to report).
+/// instead of replacing all of them. Fixed tables missing on the way are created
+/// (`[rate_limit]` for `rate_limit.classes`), as setting the key would create them.
+/// Stops where the tree is not a table (lists are indexed only where the file has
+/// them; a wrong type is left for the schema check to report).
 fn seed_map_defaults(table: &mut Table, segments: &[Segment]) {
     let mut node = schema::root();
     let mut current = table;
@@ -205,11 +216,19 @@ fn seed_map_defaults(table: &mut Table, segments: &[Segment]) {
             Kind::Map(values) => values,
             _ => return,
         };
-        if matches!(child.kind(), Kind::Map(_))
-            && !current.contains_key(key)
-            && let Some(default) = map_default(child)
-        {
-            current.insert(key.clone(), default);
+        if !current.contains_key(key) {
+            match child.kind() {
+                Kind::Map(_) => match map_default(child) {
+                    Some(default) => {
+                        current.insert(key.clone(), default);
+                    }
+                    None => return,
+                },
+                Kind::Table(_) => {
+                    current.insert(key.clone(), Value::Table(Table::new()));
+                }
+                _ => return,
+            }
         }
         match current.get_mut(key) {
             Some(Value::Table(next)) => current = next,
@@ -317,11 +336,11 @@ fn report_unknown(var: &str, current: &Value, problems: &mut Problems) {
         None => "unknown configuration variable".to_owned(),
     };
     let rest = var.strip_prefix(ENV_PREFIX).unwrap_or(var);
-    let fix = if ["UPSTREAMS_", "ROUTES_", "ROLES_"]
+    let fix = if ["UPSTREAMS_", "ROUTES_", "ROLES_", "RATE_LIMIT_CLASSES_"]
         .iter()
         .any(|p| rest.starts_with(p))
     {
-        "variables can change upstreams, routes and roles defined in the file (by name or index) and the default roles, not add new ones; define them in the file".to_owned()
+        "variables can change upstreams, routes, roles and rate classes defined in the file (by name or index), their table entries, and the default roles and rate classes, not add new ones; define them in the file".to_owned()
     } else {
         match &suggestion {
             Some(s) => format!("rename it to {s}, or unset it"),

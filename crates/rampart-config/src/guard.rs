@@ -10,8 +10,8 @@
 //! `Warn`, still reported. Conditions that are also load errors (empty database URL,
 //! upstream TLS mistakes, CORS wildcard with credentials) are `Fail` in every mode;
 //! they can only be seen on a `Config` built by hand. Advice that holds in every
-//! mode (`tls.none`, `secrets.inline`, `api_tokens.admin`, `roles.admin_mfa`) is a
-//! `Warn`.
+//! mode (`tls.none`, `secrets.inline`, `api_tokens.admin`, `roles.admin_mfa`,
+//! `rate_limit.disabled`) is a `Warn`.
 
 use std::net::SocketAddr;
 
@@ -20,7 +20,8 @@ use rampart_crypto::secret_file;
 use serde::Serialize;
 
 use crate::config::{
-    Config, CorsOrigin, EmailTransport, Mode, ResolvedSecret, StorageBackend, UpstreamMode,
+    Config, CorsOrigin, EmailTransport, Mode, RateLimitBackend, ResolvedSecret, StorageBackend,
+    UpstreamMode,
 };
 use crate::secrets::describe_file_error;
 
@@ -70,6 +71,8 @@ pub const CHECK_IDS: &[&str] = &[
     "email.outbox",
     "cors.credentials_wildcard",
     "danger.accept_invalid_certs",
+    "rate_limit.disabled",
+    "rate_limit.redis_without_url",
     "file.permissions",
 ];
 
@@ -130,6 +133,8 @@ pub fn guardrails(config: &Config) -> Vec<Check> {
         g.email_outbox(),
         g.cors_credentials_wildcard(),
         g.danger_accept_invalid_certs(),
+        g.rate_limit_disabled(),
+        g.rate_limit_redis_without_url(),
     ]
 }
 
@@ -591,6 +596,36 @@ impl Guard<'_> {
             "danger.accept_invalid_certs",
             format!("upstreams {} skip certificate verification: anyone on the network path can impersonate them", names.join(", ")),
             "remove danger_accept_invalid_certs and set ca_cert with mode = \"tls\" for private CAs",
+        )
+    }
+
+    /// Advice in every mode: an operator may rate-limit in front of Rampart, but
+    /// then sign-in is only as guarded as that proxy is configured.
+    fn rate_limit_disabled(&self) -> Check {
+        if self.config.rate_limit.enabled {
+            return pass("rate_limit.disabled", "rate limits are enforced");
+        }
+        Check {
+            id: "rate_limit.disabled",
+            status: Status::Warn,
+            finding: "rate_limit.enabled = false: sign-in, TOTP, recovery-code and magic-link endpoints and every route take requests at any rate, which helps password guessing and floods".to_owned(),
+            fix: "set rate_limit.enabled = true (the default), and tune [rate_limit.classes] instead".to_owned(),
+        }
+    }
+
+    /// Also a load error; only a hand-built config gets here.
+    fn rate_limit_redis_without_url(&self) -> Check {
+        if self.config.rate_limit.backend == RateLimitBackend::Redis && self.config.redis.is_none()
+        {
+            return fail(
+                "rate_limit.redis_without_url",
+                "rate_limit.backend = redis but redis.url is not set",
+                "set redis.url (or redis.url_file), or rate_limit.backend = \"memory\"",
+            );
+        }
+        pass(
+            "rate_limit.redis_without_url",
+            "the rate-limit backend is configured",
         )
     }
 

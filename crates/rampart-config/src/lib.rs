@@ -35,12 +35,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use config::{
-    ApiTokensConfig, AuditConfig, AuthConfig, ClientIdentity, Config, CorsConfig, CorsOrigin,
-    CsrfConfig, DevConfig, EmailConfig, EmailTransport, JwtConfig, LockoutConfig, LogFilter,
+    AUTH_RATE_CLASS, ApiTokensConfig, AuditConfig, AuthConfig, ClientIdentity, ClientIpHeader,
+    Config, CorsConfig, CorsOrigin, CrossOriginOpenerPolicy, CrossOriginResourcePolicy, CsrfConfig,
+    DevConfig, EmailConfig, EmailTransport, ForwardAuthConfig, FrameOptions, GENERAL_RATE_CLASS,
+    HeaderOverrides, HeadersConfig, Hsts, IdentityConfig, JwtConfig, LockoutConfig, LogFilter,
     LogFormat, LoggingConfig, MagicLinkConfig, MasterKeySource, MetricsConfig, Mode,
-    PasswordConfig, RedisConfig, Registration, ResolvedSecret, RoleConfig, RouteAuth, RouteConfig,
-    SameSite, SecretOrigin, SecretsConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StorageBackend, StorageConfig, TlsConfig, TlsVersion, TotpConfig, UpstreamConfig, UpstreamMode,
+    PasswordConfig, RateClass, RateKey, RateLimitBackend, RateLimitConfig, RateLimitFallback,
+    RedisConfig, ReferrerPolicy, Registration, ResolvedSecret, RoleConfig, RouteAuth, RouteConfig,
+    RoutePolicy, SameSite, SecretOrigin, SecretsConfig, ServerConfig, SessionConfig, SmtpConfig,
+    SmtpTls, StorageBackend, StorageConfig, TenantRule, TenantSource, TlsConfig, TlsVersion,
+    TotpConfig, UpstreamConfig, UpstreamMode,
 };
 pub use env::{ENV_PREFIX, RESERVED_ENV_VARS, env_var_for};
 pub use error::{ConfigError, Problem, REDACTED};

@@ -19,8 +19,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    EmailTransport, LogFormat, Mode, Registration, RouteAuth, SameSite, SmtpTls, StorageBackend,
-    TlsVersion, UpstreamMode,
+    AUTH_RATE_CLASS, ClientIpHeader, CrossOriginOpenerPolicy, CrossOriginResourcePolicy,
+    EmailTransport, FrameOptions, GENERAL_RATE_CLASS, LogFormat, Mode, RateKey, RateLimitBackend,
+    RateLimitFallback, ReferrerPolicy, Registration, RouteAuth, SameSite, SmtpTls, StorageBackend,
+    TenantSource, TlsVersion, UpstreamMode,
 };
 
 /// Rampart's configuration file.
@@ -80,6 +82,14 @@ pub(crate) struct RawConfig {
     pub upstreams: BTreeMap<String, RawUpstream>,
     /// Routes, matched in order.
     pub routes: Vec<RawRoute>,
+    /// Security headers added to responses.
+    pub headers: RawHeaders,
+    /// Client request headers treated as identity claims.
+    pub identity: RawIdentity,
+    /// The forward-auth endpoint that reverse proxies (nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`) ask whether a request may pass.
+    pub forward_auth: RawForwardAuth,
+    /// Request rate limits.
+    pub rate_limit: RawRateLimit,
 }
 
 /// `[server]`.
@@ -116,6 +126,8 @@ pub(crate) struct RawServer {
     pub shutdown_grace: String,
     /// Direct TLS termination (optional).
     pub tls: Option<RawTls>,
+    /// A single-value header in which the trusted proxy names the client IP, `cf-connecting-ip` or `x-real-ip`, believed instead of walking `X-Forwarded-For`. Only believed from `trusted_proxies`, which must be set.
+    pub client_ip_header: Option<ClientIpHeader>,
 }
 
 impl Default for RawServer {
@@ -132,6 +144,7 @@ impl Default for RawServer {
             body_limit: "1MiB".to_owned(),
             shutdown_grace: "30s".to_owned(),
             tls: None,
+            client_ip_header: None,
         }
     }
 }
@@ -684,6 +697,9 @@ pub(crate) struct RawUpstream {
     /// Skip verification of the upstream certificate. Anyone on the path can impersonate the upstream.
     #[serde(default)]
     pub danger_accept_invalid_certs: bool,
+    /// Send the client's `Host` header instead of the authority of `url`, for applications that build links or pick a site from `Host`.
+    #[serde(default)]
+    pub preserve_host: bool,
 }
 
 fn default_upstream_connect() -> String {
@@ -726,10 +742,88 @@ pub(crate) struct RawRoute {
     pub body_limit: Option<String>,
     /// Cross-origin policy; absent sends no CORS headers.
     pub cors: Option<RawCors>,
+    /// Roles of which the principal needs at least one (any-of); each must be defined in `[roles]`. Empty: no role needed. Not on a `public` route.
+    #[serde(default)]
+    #[schemars(extend("x-kind" = "list of role names"))]
+    pub roles: Vec<String>,
+    /// Permissions the principal needs, every one of them (all-of), written as in `[roles]`. Not on a `public` route.
+    #[serde(default)]
+    #[schemars(extend("x-kind" = "list of permissions"))]
+    pub permissions: Vec<String>,
+    /// Require that the session passed a second factor. Not on a `public` route.
+    #[serde(default)]
+    pub require_mfa: bool,
+    /// Attributes the principal must have, each with exactly this value, e.g. `{ subscription = "active" }`. Not on a `public` route.
+    #[serde(default)]
+    #[schemars(extend("x-kind" = "table of name → string"))]
+    pub attributes: BTreeMap<String, String>,
+    /// Tenant scoping (optional). Not on a `public` route.
+    pub tenant: Option<RawTenant>,
+    /// Name of the class in `[rate_limit.classes]` that limits requests on this route.
+    #[schemars(extend("x-default" = "`\"general\"`"))]
+    pub rate_class: Option<String>,
+    /// Requests per minute allowed to each principal on this route, besides the rate class. Not on a `public` route.
+    pub quota_per_minute: Option<NonZeroU32>,
+    /// Requests of one principal in flight at once on this route. Not on a `public` route.
+    pub concurrency_limit: Option<NonZeroU32>,
+    /// Time allowed until the upstream's response head arrives on this route; at most `server.request_timeout`.
+    #[schemars(extend("x-kind" = "duration", "x-default" = "the upstream's `read_timeout`"))]
+    pub timeout: Option<String>,
+    /// Headers added to upstream requests from the vault: header name → `"vault:<secret-name>"`, e.g. `{ "X-Api-Key" = "vault:third_party" }`, so the credential never reaches a browser or the config file. Hop-by-hop, `host`, `content-length`, forwarding and `X-Rampart-*` headers are refused.
+    #[serde(default)]
+    #[schemars(extend("x-kind" = "table of header name → `\"vault:<secret-name>\"`"))]
+    pub inject_headers: BTreeMap<String, String>,
+    /// Response header overrides.
+    #[serde(default)]
+    pub headers: RawRouteHeaders,
+    /// Send the `X-Rampart-*` identity headers and the signed assertion to the upstream for authenticated requests.
+    #[serde(default = "default_true")]
+    pub identity_headers: bool,
 }
 
 fn default_path_prefix() -> String {
     "/".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[routes.tenant]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTenant {
+    /// Where the tenant comes from: `header` (the request header `header`) or `claim` (the token claim `claim`). Either way the principal must belong to the tenant.
+    pub source: TenantSource,
+    /// Request header naming the tenant, with `source = "header"`.
+    pub header: String,
+    /// Token claim holding the tenant, with `source = "claim"`.
+    pub claim: String,
+    /// Refuse requests that name no tenant (`require_tenant_header`).
+    pub require: bool,
+}
+
+impl Default for RawTenant {
+    fn default() -> Self {
+        Self {
+            source: TenantSource::Header,
+            header: "X-Tenant-ID".to_owned(),
+            claim: "tenant".to_owned(),
+            require: false,
+        }
+    }
+}
+
+/// `[routes.headers]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawRouteHeaders {
+    /// Response headers set on this route's responses, replacing the upstream's value and Rampart's default: name → value, e.g. `{ "Content-Security-Policy" = "default-src 'self'" }`.
+    #[schemars(extend("x-kind" = "table of header name → value"))]
+    pub set: BTreeMap<String, String>,
+    /// Response headers removed from this route's responses, e.g. `["x-powered-by"]`.
+    #[schemars(extend("x-kind" = "list of header names"))]
+    pub remove: Vec<String>,
 }
 
 /// `[routes.cors]`.
@@ -764,4 +858,144 @@ impl Default for RawCors {
             max_age: "10m".to_owned(),
         }
     }
+}
+
+/// `[headers]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHeaders {
+    /// Send `Strict-Transport-Security`. Only ever sent on HTTPS: direct TLS, or `X-Forwarded-Proto: https` from a trusted proxy.
+    pub hsts: bool,
+    /// HSTS `max-age`, in whole seconds; `0s` tells browsers to forget the policy. At least `365d` with `hsts_preload`.
+    #[schemars(extend("x-kind" = "duration"))]
+    pub hsts_max_age: String,
+    /// Add `includeSubDomains`: browsers then insist on HTTPS for every subdomain too.
+    pub hsts_include_subdomains: bool,
+    /// Add `preload`, consenting to browsers' built-in HSTS lists (hstspreload.org), which is slow to undo. Needs `hsts_include_subdomains` and an `hsts_max_age` of at least `365d`.
+    pub hsts_preload: bool,
+    /// Default `Content-Security-Policy` for proxied responses that carry none; absent adds none. Rampart's own API always sends `default-src 'none'`.
+    pub content_security_policy: Option<String>,
+    /// `Referrer-Policy`.
+    pub referrer_policy: ReferrerPolicy,
+    /// `Permissions-Policy`.
+    pub permissions_policy: String,
+    /// `X-Frame-Options`: `DENY` or `SAMEORIGIN`.
+    pub frame_options: FrameOptions,
+    /// `Cross-Origin-Opener-Policy`.
+    pub cross_origin_opener_policy: CrossOriginOpenerPolicy,
+    /// `Cross-Origin-Resource-Policy`.
+    pub cross_origin_resource_policy: CrossOriginResourcePolicy,
+}
+
+impl Default for RawHeaders {
+    fn default() -> Self {
+        Self {
+            hsts: true,
+            hsts_max_age: "365d".to_owned(),
+            hsts_include_subdomains: true,
+            hsts_preload: false,
+            content_security_policy: None,
+            referrer_policy: ReferrerPolicy::StrictOriginWhenCrossOrigin,
+            permissions_policy: "camera=(), microphone=(), geolocation=()".to_owned(),
+            frame_options: FrameOptions::Deny,
+            cross_origin_opener_policy: CrossOriginOpenerPolicy::SameOrigin,
+            cross_origin_resource_policy: CrossOriginResourcePolicy::SameOrigin,
+        }
+    }
+}
+
+/// `[identity]`.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawIdentity {
+    /// Extra request headers stripped from every client request as identity claims, e.g. `["x-remote-user", "remote-user"]` when an upstream trusts such headers. Always stripped besides these: `x-rampart-*`, `x-forwarded-*`, `forwarded`, `x-real-ip`, `cf-connecting-ip`, `true-client-ip`.
+    #[schemars(extend("x-kind" = "list of header names"))]
+    pub strip_headers: Vec<String>,
+}
+
+/// `[forward_auth]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawForwardAuth {
+    /// Serve the forward-auth endpoint.
+    pub enabled: bool,
+    /// Extra exact origins `scheme://host[:port]` (http or https) a sign-in may redirect back to, besides the origin of `public_url` and the hosts of `[[routes]]`; any other target is refused as an open redirect.
+    #[schemars(extend("x-kind" = "list of origins"))]
+    pub redirect_allowlist: Vec<String>,
+    /// Sign-in page unauthenticated browsers are sent to: an http or https URL.
+    #[schemars(extend("x-kind" = "URL", "x-default" = "`<public_url>/login`"))]
+    pub signin_url: Option<String>,
+}
+
+impl Default for RawForwardAuth {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redirect_allowlist: Vec::new(),
+            signin_url: None,
+        }
+    }
+}
+
+/// `[rate_limit]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawRateLimit {
+    /// Enforce rate limits. `false` lifts every limit, sign-in included; doctor warns (`rate_limit.disabled`).
+    pub enabled: bool,
+    /// Where counters live: `memory` (this instance) or `redis` (shared by replicas; needs `redis.url`).
+    pub backend: RateLimitBackend,
+    /// What limits requests when Redis fails: `local`, an in-memory limiter that takes over at once while Redis is retried; a metric and a log line say so.
+    pub fallback: RateLimitFallback,
+    /// Rate classes by name (`[a-z0-9_-]+`). Without a `[rate_limit.classes]` table: `general` (20 per 1s, burst 50, per IP) and `auth` (5 per 1s, burst 10, per IP). Defining any class replaces both, and then `general` (routes without `rate_class`, Rampart's API) and `auth` (sign-in, TOTP, recovery-code and magic-link endpoints) must be defined too.
+    pub classes: BTreeMap<String, RawRateClass>,
+}
+
+impl Default for RawRateLimit {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backend: RateLimitBackend::Memory,
+            fallback: RateLimitFallback::Local,
+            classes: default_rate_classes(),
+        }
+    }
+}
+
+/// `[rate_limit.classes.<name>]`.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateClass {
+    /// Sustained requests allowed per `per`.
+    pub rate: NonZeroU32,
+    /// The period of `rate`.
+    #[serde(default = "default_rate_per")]
+    #[schemars(extend("x-kind" = "duration"))]
+    pub per: String,
+    /// Most requests allowed at once (the GCRA burst).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-default" = "`rate`"))]
+    pub burst: Option<NonZeroU32>,
+    /// What is counted: `ip` (the client IP), `principal` (the signed-in user) or `token` (the API token). Requests without a principal or token are counted by IP.
+    #[serde(default)]
+    pub key: RateKey,
+}
+
+fn default_rate_per() -> String {
+    "1s".to_owned()
+}
+
+/// The rate classes used when the file has no `[rate_limit.classes]` table (SPEC
+/// F-RATELIMIT).
+pub(crate) fn default_rate_classes() -> BTreeMap<String, RawRateClass> {
+    let class = |rate: u32, burst: u32| RawRateClass {
+        rate: NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN),
+        per: default_rate_per(),
+        burst: NonZeroU32::new(burst),
+        key: RateKey::Ip,
+    };
+    BTreeMap::from([
+        (GENERAL_RATE_CLASS.to_owned(), class(20, 50)),
+        (AUTH_RATE_CLASS.to_owned(), class(5, 10)),
+    ])
 }

@@ -17,8 +17,8 @@ pub struct KeyDoc {
     pub kind: String,
     /// The default as TOML, a description of a derived default, `required`, or `—`.
     pub default: String,
-    /// The environment variable that sets it (`<NAME>` and `<N>` stand for an
-    /// upstream name and a route index).
+    /// The environment variable that sets it (`<NAME>` and `<N>` stand for a name —
+    /// of an upstream, role, rate class or table entry — and a route index).
     pub env_var: String,
     /// The field's documentation.
     pub description: String,
@@ -94,6 +94,16 @@ fn collect(node: Node<'static>, prefix: &str, out: &mut Vec<KeyDoc>) {
         let path = schema::join(prefix, name);
         match child.kind() {
             Kind::Table(_) => collect(child, &path, out),
+            // A name → value table (`attributes`) is one key; variables set its
+            // entries by name.
+            Kind::Map(values) if is_scalar(values.kind()) => out.push(KeyDoc {
+                kind: kind_text(child, child.kind()),
+                default: default_text(child, required_here.contains(&name)),
+                env_var: env_var_for(&format!("{}.<name>", path.replace("[]", "[<n>]"))),
+                description: child.description().unwrap_or_default().to_owned(),
+                secret: secrets::is_secret_path(&path),
+                path,
+            }),
             Kind::Map(values) => collect(values, &format!("{path}.<name>"), out),
             Kind::List(items) if matches!(items.kind(), Kind::Table(_)) => {
                 collect(items, &format!("{path}[]"), out);
@@ -108,6 +118,10 @@ fn collect(node: Node<'static>, prefix: &str, out: &mut Vec<KeyDoc>) {
             }),
         }
     }
+}
+
+fn is_scalar(kind: Kind<'_>) -> bool {
+    matches!(kind, Kind::String | Kind::Integer { .. } | Kind::Boolean)
 }
 
 fn kind_text(node: Node<'_>, kind: Kind<'_>) -> String {
@@ -151,6 +165,15 @@ fn render(value: &toml::Value) -> String {
             items.iter().map(render).collect::<Vec<_>>().join(", ")
         ),
         toml::Value::String(s) => format!("\"{s}\""),
+        toml::Value::Table(entries) if entries.is_empty() => "{}".to_owned(),
+        toml::Value::Table(entries) => format!(
+            "{{ {} }}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", render(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => other.to_string(),
     }
 }
@@ -181,6 +204,17 @@ mod tests {
                 .unwrap()
                 .secret
         );
+        let attributes = keys
+            .iter()
+            .find(|k| k.path == "routes[].attributes")
+            .unwrap();
+        assert_eq!(attributes.default, "`{}`");
+        assert_eq!(attributes.env_var, "RAMPART_ROUTES_<N>_ATTRIBUTES_<NAME>");
+        let burst = keys
+            .iter()
+            .find(|k| k.path == "rate_limit.classes.<name>.burst")
+            .unwrap();
+        assert_eq!(burst.env_var, "RAMPART_RATE_LIMIT_CLASSES_<NAME>_BURST");
         assert!(
             keys.iter().all(|k| !k.description.is_empty()),
             "every key is documented"

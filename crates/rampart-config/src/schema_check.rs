@@ -174,7 +174,7 @@ fn check_value(value: &mut Value, node: Node<'_>, path: &str, problems: &mut Pro
 }
 
 /// The key path of `key` below `path`; map keys that are not plain words are quoted.
-fn key_path(path: &str, key: &str) -> String {
+pub(crate) fn key_path(path: &str, key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()

@@ -1,6 +1,6 @@
 //! Parsers for the values that are written as strings: durations, sizes, CIDRs,
 //! socket addresses, URLs, CORS origins, log filters, host names, HTTP tokens,
-//! cookie names and role permissions.
+//! header names and values, cookie names, role permissions and vault references.
 //!
 //! Each returns the typed value or an [`Invalid`] with a message and a fix; the
 //! caller adds the key and the value. Messages never repeat the input (the caller
@@ -137,6 +137,19 @@ pub(crate) fn public_url(text: &str) -> Result<Url, Invalid> {
     Ok(url)
 }
 
+/// A sign-in page: an absolute http or https URL without credentials or fragment.
+pub(crate) fn signin_url(text: &str) -> Result<Url, Invalid> {
+    let fix = "use a URL such as \"https://auth.example.com/login\"";
+    let url = http_url(text, fix)?;
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(Invalid::new(
+            "a sign-in URL cannot carry credentials or a fragment",
+            fix,
+        ));
+    }
+    Ok(url)
+}
+
 fn http_url(text: &str, fix: &str) -> Result<Url, Invalid> {
     let url = Url::parse(text.trim()).map_err(|_| Invalid::new("not a URL", fix))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -200,6 +213,20 @@ pub(crate) fn exact_origin(text: &str) -> Result<String, Invalid> {
             "list the exact origins, such as \"https://app.example.com\"",
         )),
     }
+}
+
+/// An origin a browser may be redirected to after sign-in: as [`exact_origin`], and
+/// http or https only. A redirect is a navigation, and other schemes (`javascript:`,
+/// app schemes) would hand the browser to something that is not a web page of ours.
+pub(crate) fn redirect_origin(text: &str) -> Result<String, Invalid> {
+    let origin = exact_origin(text)?;
+    if !(origin.starts_with("https://") || origin.starts_with("http://")) {
+        return Err(Invalid::new(
+            "a sign-in redirect returns the browser to a web page: only http and https origins",
+            "use an origin such as \"https://app.example.com\"",
+        ));
+    }
+    Ok(origin)
 }
 
 /// The level names `tracing` accepts.
@@ -280,6 +307,68 @@ pub(crate) fn http_token(text: &str) -> Result<String, Invalid> {
         Err(Invalid::new(
             "not a valid HTTP method or header name",
             "use a name such as \"GET\" or \"X-Request-Id\"",
+        ))
+    }
+}
+
+/// A header name: an HTTP token (RFC 9110 §5.6.2), lower-cased as HTTP/2 requires.
+pub(crate) fn header_name(text: &str) -> Result<String, Invalid> {
+    http_token(text)
+        .map(|name| name.to_ascii_lowercase())
+        .map_err(|_| {
+            Invalid::new(
+                "not a header name: letters, digits and !#$%&'*+-.^_`|~ only",
+                "use a name such as \"X-Api-Key\"",
+            )
+        })
+}
+
+/// A header value Rampart can send as written: non-empty, visible ASCII, spaces and
+/// tabs (RFC 9110 §5.5 without obs-text). Line breaks would split the header
+/// (response splitting); surrounding whitespace is removed.
+pub(crate) fn header_value(text: &str) -> Result<String, Invalid> {
+    let trimmed = text.trim_matches([' ', '\t']);
+    if trimmed.is_empty() {
+        return Err(Invalid::new(
+            "the header value is empty",
+            "write the value, or remove the header",
+        ));
+    }
+    if trimmed
+        .chars()
+        .any(|c| !(c == ' ' || c == '\t' || c.is_ascii_graphic()))
+    {
+        return Err(Invalid::new(
+            "not a header value: only visible ASCII characters, spaces and tabs (no line breaks)",
+            "remove line breaks and non-ASCII characters (percent-encode them in URLs)",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Longest vault secret name, as `rampart_core::vault::MAX_NAME_LEN`.
+const MAX_VAULT_NAME_LEN: usize = 64;
+
+/// A vault reference `vault:<secret-name>`, returning the name: 1 to 64 characters
+/// from `a-z`, `0-9`, `_`, `.`, `-` — the names `rampart secrets set` accepts
+/// (`rampart_core::vault::SecretName`).
+pub(crate) fn vault_reference(text: &str) -> Result<String, Invalid> {
+    let Some(name) = text.trim().strip_prefix("vault:") else {
+        return Err(Invalid::new(
+            "not a vault reference: the value must be \"vault:<secret-name>\", so the credential stays in the vault and out of the config file",
+            "store the credential with `rampart secrets set <name>` and write \"vault:<name>\"",
+        ));
+    };
+    let valid = (1..=MAX_VAULT_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(Invalid::new(
+            "not a vault secret name: 1 to 64 characters from a-z, 0-9, _, . and -",
+            "write \"vault:<name>\" with the name given to `rampart secrets set`, such as \"vault:third_party\"",
         ))
     }
 }
@@ -432,6 +521,47 @@ mod tests {
         assert!(host(".example.com").is_err());
         assert!(http_token("X-Request-Id").is_ok());
         assert!(http_token("bad header").is_err());
+        assert_eq!(header_name(" X-Api-Key ").unwrap(), "x-api-key");
+        assert!(header_name("X Api").is_err());
+        assert!(header_name("x:y").is_err());
+    }
+
+    #[test]
+    fn header_values() {
+        assert_eq!(
+            header_value(" default-src 'self'; img-src * ").unwrap(),
+            "default-src 'self'; img-src *"
+        );
+        assert!(header_value("").is_err());
+        assert!(header_value("a\r\nSet-Cookie: x=1").is_err());
+        assert!(header_value("caf\u{e9}").is_err());
+        assert!(header_value("a\tb").is_ok());
+    }
+
+    #[test]
+    fn vault_references() {
+        assert_eq!(vault_reference("vault:third_party").unwrap(), "third_party");
+        assert_eq!(vault_reference(" vault:a.b-c_1 ").unwrap(), "a.b-c_1");
+        assert!(vault_reference("sk_live_123").is_err());
+        assert!(vault_reference("vault:").is_err());
+        assert!(vault_reference("vault:Upper").is_err());
+        assert!(vault_reference(&format!("vault:{}", "a".repeat(65))).is_err());
+        assert!(vault_reference(&format!("vault:{}", "a".repeat(64))).is_ok());
+        assert!(vault_reference("Vault:x").is_err());
+    }
+
+    #[test]
+    fn redirect_origins_and_signin_urls() {
+        assert_eq!(
+            redirect_origin("https://App.example.com").unwrap(),
+            "https://app.example.com"
+        );
+        assert!(redirect_origin("tauri://localhost").is_err());
+        assert!(redirect_origin("*").is_err());
+        assert!(redirect_origin("https://a.example/path").is_err());
+        assert!(signin_url("https://auth.example.com/login?x=1").is_ok());
+        assert!(signin_url("https://u:p@auth.example.com/login").is_err());
+        assert!(signin_url("/login").is_err());
     }
 
     #[test]

@@ -25,7 +25,9 @@ use crate::raw::{
 use crate::secrets::{Sources, check_secret_file};
 use crate::units::{self, Invalid};
 
+mod edge;
 mod identity;
+mod policy;
 mod routing;
 
 /// Where the TOML came from and what the environment set, for secret origins.
@@ -64,6 +66,7 @@ pub(crate) fn validate(
         raw.master_key_path.as_deref(),
         v.problems,
     );
+    let request_timeout_text = raw.server.request_timeout.clone();
     let server = v.server(raw.server);
     let level = v
         .parse("logging.level", &raw.logging.level, units::log_filter)
@@ -80,6 +83,12 @@ pub(crate) fn validate(
     let magic_link = v.magic_link(raw.magic_link);
     let csrf = v.csrf(raw.csrf);
     let roles = v.roles(raw.roles);
+    let headers = v.headers(raw.headers);
+    let identity = v.identity(raw.identity);
+    let forward_auth = v.forward_auth(raw.forward_auth);
+    // Routes are checked against the class names in the file, like upstreams below.
+    let rate_classes: Vec<String> = raw.rate_limit.classes.keys().cloned().collect();
+    let rate_limit = v.rate_limit(raw.rate_limit, redis.is_some());
     let email = v.email(raw.email, &data_dir, &sources);
     let simulate_user = raw.dev.simulate_user.and_then(|user| {
         let user = user.trim().to_owned();
@@ -102,7 +111,16 @@ pub(crate) fn validate(
         .into_iter()
         .filter_map(|(name, upstream)| v.upstream(&name, upstream).map(|u| (name, u)))
         .collect();
-    let routes = v.routes(raw.routes, &upstream_names);
+    let role_names: Vec<String> = roles.keys().cloned().collect();
+    let routes = v.routes(
+        raw.routes,
+        &routing::RouteContext {
+            upstreams: &upstream_names,
+            roles: &role_names,
+            rate_classes: &rate_classes,
+            request_timeout: (server.request_timeout, &request_timeout_text),
+        },
+    );
 
     Config {
         mode,
@@ -134,6 +152,10 @@ pub(crate) fn validate(
         dev: DevConfig { simulate_user },
         upstreams,
         routes,
+        headers,
+        identity,
+        forward_auth,
+        rate_limit,
     }
 }
 
@@ -250,6 +272,16 @@ impl Validator<'_> {
                 "use at least \"1KiB\"; the default is \"32KiB\"",
             );
         }
+        if let Some(header) = raw.client_ip_header
+            && raw.trusted_proxies.is_empty()
+        {
+            self.problem(
+                "server.client_ip_header",
+                Some(quote(header.as_str())),
+                "the header is believed only from server.trusted_proxies, and none are listed, so it would never be used",
+                "list the proxy that sets it in server.trusted_proxies, or remove server.client_ip_header",
+            );
+        }
         let tls = raw.tls.map(|tls| {
             self.existing_file("server.tls.cert_path", &tls.cert_path);
             check_secret_file("server.tls.key_path", &tls.key_path, self.problems);
@@ -287,6 +319,7 @@ impl Validator<'_> {
                 Zero::Allowed,
             ),
             tls,
+            client_ip_header: raw.client_ip_header,
         }
     }
 
@@ -755,6 +788,12 @@ fn is_valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// The key of the entry `name` of the table at `field` (`routes[0].inject_headers`),
+/// written as the schema check writes it: quoted unless a plain word.
+fn entry_key(field: &str, name: &str) -> String {
+    crate::schema_check::key_path(field, name)
 }
 
 /// A name made valid for a suggestion in a fix.

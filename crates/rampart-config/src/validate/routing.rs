@@ -1,9 +1,14 @@
 //! Upstreams, routes and their CORS policies.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use super::policy::RawPolicy;
 use super::{Validator, Zero, is_valid_name, sanitize_name};
-use crate::config::{ClientIdentity, CorsConfig, RouteConfig, UpstreamConfig, UpstreamMode};
+use crate::config::{
+    ClientIdentity, CorsConfig, GENERAL_RATE_CLASS, RouteAuth, RouteConfig, UpstreamConfig,
+    UpstreamMode,
+};
 use crate::error::quote;
 use crate::raw::{RawCors, RawRoute, RawUpstream};
 use crate::secrets::check_secret_file;
@@ -102,14 +107,21 @@ impl Validator<'_> {
             pool_max_idle: raw.pool_max_idle,
             http2: raw.http2,
             danger_accept_invalid_certs: raw.danger_accept_invalid_certs,
+            preserve_host: raw.preserve_host,
         })
     }
 
-    pub(super) fn routes(&mut self, raw: Vec<RawRoute>, upstreams: &[String]) -> Vec<RouteConfig> {
+    pub(super) fn routes(
+        &mut self,
+        raw: Vec<RawRoute>,
+        ctx: &RouteContext<'_>,
+    ) -> Vec<RouteConfig> {
+        let upstreams = ctx.upstreams;
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         let mut routes = Vec::with_capacity(raw.len());
         for (i, route) in raw.into_iter().enumerate() {
-            let key = |k: &str| format!("routes[{i}].{k}");
+            let base = format!("routes[{i}]");
+            let key = |k: &str| format!("{base}.{k}");
             let name = route.name.trim().to_owned();
             if name.is_empty() {
                 self.problem(
@@ -167,6 +179,42 @@ impl Validator<'_> {
                 .as_deref()
                 .map(|text| self.size(&key("body_limit"), text));
             let cors = route.cors.map(|cors| self.cors(&key("cors"), cors));
+            let public = route.auth == RouteAuth::Public;
+            let policy = self.route_policy(
+                &base,
+                route.auth,
+                RawPolicy {
+                    roles: route.roles,
+                    permissions: route.permissions,
+                    require_mfa: route.require_mfa,
+                    attributes: route.attributes,
+                    tenant: route.tenant,
+                },
+                ctx.roles,
+            );
+            let rate_class = self.rate_class(&base, route.rate_class, ctx.rate_classes);
+            for (field, limit, what) in [
+                (
+                    "quota_per_minute",
+                    route.quota_per_minute,
+                    "a per-principal quota",
+                ),
+                (
+                    "concurrency_limit",
+                    route.concurrency_limit,
+                    "a per-principal concurrency limit",
+                ),
+            ] {
+                if let (true, Some(limit)) = (public, limit) {
+                    self.not_on_public_route(&base, field, Some(limit.to_string()), what);
+                }
+            }
+            let timeout = route
+                .timeout
+                .as_deref()
+                .map(|text| self.route_timeout(&key("timeout"), text, ctx));
+            let inject_headers = self.inject_headers(&base, route.inject_headers, &route.upstream);
+            let headers = self.header_overrides(&base, route.headers);
             routes.push(RouteConfig {
                 name,
                 host,
@@ -176,9 +224,64 @@ impl Validator<'_> {
                 strip_prefix: route.strip_prefix,
                 body_limit,
                 cors,
+                policy,
+                rate_class,
+                quota_per_minute: route.quota_per_minute,
+                concurrency_limit: route.concurrency_limit,
+                timeout,
+                inject_headers,
+                headers,
+                identity_headers: route.identity_headers,
             });
         }
         routes
+    }
+
+    /// `routes[i].rate_class`: a class in `[rate_limit.classes]`, `general` when
+    /// absent. Only a name written on the route is checked here; a missing `general`
+    /// class is reported once, at `rate_limit.classes`.
+    fn rate_class(&mut self, base: &str, raw: Option<String>, classes: &[String]) -> String {
+        let Some(name) = raw else {
+            return GENERAL_RATE_CLASS.to_owned();
+        };
+        if !classes.contains(&name) {
+            let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+            self.problem(
+                format!("{base}.rate_class"),
+                Some(quote(&name)),
+                format!(
+                    "no rate class by that name{}",
+                    did_you_mean(&name, names.iter().copied())
+                ),
+                format!(
+                    "use one of: {}, or define [rate_limit.classes.{}]",
+                    names.join(", "),
+                    sanitize_name(&name)
+                ),
+            );
+        }
+        name
+    }
+
+    /// A route's time to the response head, which the request timeout would cut off
+    /// if it were longer.
+    fn route_timeout(&mut self, key: &str, text: &str, ctx: &RouteContext<'_>) -> Duration {
+        let timeout = self.duration(key, text, Zero::Refused);
+        let (limit, limit_text) = ctx.request_timeout;
+        if timeout > limit && !limit.is_zero() {
+            self.problem(
+                key,
+                Some(quote(text)),
+                format!(
+                    "longer than server.request_timeout ({limit_text}): the whole request is cut off first"
+                ),
+                format!(
+                    "use at most {}, or raise server.request_timeout",
+                    quote(limit_text)
+                ),
+            );
+        }
+        timeout
     }
 
     fn cors(&mut self, base: &str, raw: RawCors) -> CorsConfig {
@@ -269,6 +372,19 @@ impl Validator<'_> {
             })
             .collect()
     }
+}
+
+/// What routes are checked against: the names defined elsewhere in the file and
+/// the request timeout.
+pub(super) struct RouteContext<'a> {
+    /// Upstream names in the file.
+    pub upstreams: &'a [String],
+    /// Role names in `[roles]` (or the defaults).
+    pub roles: &'a [String],
+    /// Rate class names in `[rate_limit.classes]` (or the defaults).
+    pub rate_classes: &'a [String],
+    /// `server.request_timeout`, parsed and as written.
+    pub request_timeout: (Duration, &'a str),
 }
 
 #[cfg(test)]

@@ -249,3 +249,144 @@ fn roles_in_the_file_are_overridden_by_name() {
             .contains("roles.admin.require_mfa")
     );
 }
+
+#[test]
+fn gateway_keys_are_overridden() {
+    let text = r#"
+        [upstreams.app]
+        url = "http://127.0.0.1:3000"
+        [[routes]]
+        name = "app"
+        upstream = "app"
+        inject_headers = { "X-Api-Key" = "vault:third_party" }
+    "#;
+    // No [rate_limit] table: the variable changes the default auth class and keeps
+    // general; no [routes.tenant] table: the variable creates it.
+    let config = from_toml_str(
+        text,
+        &env(&[
+            ("RAMPART_RATE_LIMIT_CLASSES_AUTH_BURST", "20"),
+            ("RAMPART_HEADERS_HSTS_MAX_AGE", "2d"),
+            ("RAMPART_ROUTES_0_REQUIRE_MFA", "true"),
+            ("RAMPART_ROUTES_0_ROLES", "admin, user"),
+            ("RAMPART_ROUTES_0_TENANT_REQUIRE", "1"),
+            ("RAMPART_ROUTES_0_INJECT_HEADERS_X_API_KEY", "vault:rotated"),
+            ("RAMPART_ROUTES_0_HEADERS_REMOVE", "x-powered-by"),
+            ("RAMPART_UPSTREAMS_APP_PRESERVE_HOST", "true"),
+            ("RAMPART_SERVER_TRUSTED_PROXIES", "127.0.0.1"),
+            ("RAMPART_SERVER_CLIENT_IP_HEADER", "x-real-ip"),
+            (
+                "RAMPART_IDENTITY_STRIP_HEADERS",
+                "X-Remote-User, remote-user",
+            ),
+            (
+                "RAMPART_FORWARD_AUTH_REDIRECT_ALLOWLIST",
+                "https://a.example",
+            ),
+            ("RAMPART_RATE_LIMIT_ENABLED", "false"),
+        ]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let classes = &config.rate_limit.classes;
+    assert_eq!(classes["auth"].burst.get(), 20);
+    assert_eq!(
+        classes["auth"].rate.get(),
+        5,
+        "the rest of the default stays"
+    );
+    assert_eq!(classes["general"].burst.get(), 50);
+    assert!(!config.rate_limit.enabled);
+    assert_eq!(
+        config.headers.hsts.unwrap().max_age,
+        std::time::Duration::from_secs(2 * 86_400)
+    );
+    let route = &config.routes[0];
+    assert!(route.policy.require_mfa);
+    assert_eq!(route.policy.roles, ["admin", "user"]);
+    assert!(route.policy.tenant.as_ref().unwrap().require);
+    assert_eq!(route.inject_headers["x-api-key"], "rotated");
+    assert_eq!(route.headers.remove, ["x-powered-by"]);
+    assert!(config.upstreams["app"].preserve_host);
+    assert_eq!(
+        config.server.client_ip_header,
+        Some(rampart_config::ClientIpHeader::XRealIp)
+    );
+    assert_eq!(
+        config.identity.strip_headers,
+        ["x-remote-user", "remote-user"]
+    );
+    assert_eq!(
+        config.forward_auth.redirect_allowlist,
+        ["https://a.example"]
+    );
+}
+
+#[test]
+fn rate_classes_in_the_file_are_overridden_by_name() {
+    let text = "[rate_limit.classes.general]\nrate = 20\n[rate_limit.classes.auth]\nrate = 5\n[rate_limit.classes.bulk-api]\nrate = 1\nper = \"1m\"\n";
+    let config = from_toml_str(
+        text,
+        &env(&[
+            ("RAMPART_RATE_LIMIT_CLASSES_AUTH_BURST", "3"),
+            ("RAMPART_RATE_LIMIT_CLASSES_BULK_API_KEY", "token"),
+        ]),
+    )
+    .unwrap();
+    let classes = &config.rate_limit.classes;
+    assert_eq!(classes.len(), 3, "the file's classes replace the defaults");
+    assert_eq!(classes["auth"].burst.get(), 3);
+    assert_eq!(classes["general"].burst.get(), 20, "burst defaults to rate");
+    assert_eq!(classes["bulk-api"].key, rampart_config::RateKey::Token);
+
+    let err = load_env_err(
+        text,
+        &[
+            ("RAMPART_RATE_LIMIT_CLASSES_SEARCH_RATE", "9"),
+            ("RAMPART_RATE_LIMIT_CLASSES_AUTH_BURST", "0"),
+        ],
+    );
+    assert!(
+        problem(&err, "RAMPART_RATE_LIMIT_CLASSES_SEARCH_RATE")
+            .fix
+            .contains("define them in the file")
+    );
+    assert_eq!(
+        problem(&err, "rate_limit.classes.auth.burst").message,
+        "out of range: must be between 1 and 4294967295"
+    );
+}
+
+#[test]
+fn table_entries_are_overridden_but_not_added() {
+    let text = "[upstreams.app]\nurl = \"http://127.0.0.1:3000\"\n[[routes]]\nname = \"app\"\nupstream = \"app\"\nattributes = { plan = \"pro\" }\n";
+    let config =
+        from_toml_str(text, &env(&[("RAMPART_ROUTES_0_ATTRIBUTES_PLAN", "team")])).unwrap();
+    assert_eq!(config.routes[0].policy.attributes["plan"], "team");
+    let err = load_env_err(
+        text,
+        &[
+            ("RAMPART_ROUTES_0_ATTRIBUTES_TIER", "gold"),
+            ("RAMPART_ROUTES_0_INJECT_HEADERS_X_API_KEY", "vault:k"),
+        ],
+    );
+    for var in [
+        "RAMPART_ROUTES_0_ATTRIBUTES_TIER",
+        "RAMPART_ROUTES_0_INJECT_HEADERS_X_API_KEY",
+    ] {
+        assert!(problem(&err, var).fix.contains("not add new ones"), "{err}");
+    }
+}
+
+#[test]
+fn an_injected_credential_from_a_variable_is_never_shown() {
+    let text = "[upstreams.app]\nurl = \"http://127.0.0.1:3000\"\n[[routes]]\nname = \"app\"\nupstream = \"app\"\ninject_headers = { \"X-Api-Key\" = \"vault:k\" }\n";
+    let err = load_env_err(
+        text,
+        &[(
+            "RAMPART_ROUTES_0_INJECT_HEADERS_X_API_KEY",
+            "sk_live_0123456789abcdef",
+        )],
+    );
+    assert!(!err.to_string().contains("sk_live"), "{err}");
+    problem(&err, "routes[0].inject_headers.X-Api-Key");
+}

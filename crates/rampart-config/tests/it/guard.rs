@@ -503,3 +503,46 @@ fn file_permissions_are_checked_with_the_fix() {
 fn config_without_files() -> Config {
     config("production", "", &[])
 }
+
+#[test]
+fn rate_limit_disabled_warns_in_every_mode() {
+    for mode in ["production", "dev"] {
+        let config = config(mode, "[rate_limit]\nenabled = false\n", &[]);
+        let checks = guardrails(&config);
+        let c = checks
+            .iter()
+            .find(|c| c.id == "rate_limit.disabled")
+            .unwrap();
+        assert_eq!(c.status, Status::Warn, "{mode}");
+        assert!(c.finding.contains("rate_limit.enabled = false"));
+        assert!(c.fix.contains("rate_limit.enabled = true"));
+        assert!(!refuses_start(&checks));
+    }
+    let default = config("production", "", &[]);
+    assert_eq!(check(&default, "rate_limit.disabled").status, Status::Pass);
+}
+
+#[test]
+fn rate_limit_redis_without_url_is_a_load_error_and_a_failed_check() {
+    let err = load_err("[rate_limit]\nbackend = \"redis\"\n");
+    assert!(
+        problem(&err, "rate_limit.backend")
+            .message
+            .contains("needs redis.url")
+    );
+    for mode in ["production", "dev"] {
+        let mut config = config(
+            mode,
+            "[rate_limit]\nbackend = \"redis\"\n",
+            &[("RAMPART_REDIS_URL", "redis://cache.internal:6379")],
+        );
+        assert_eq!(
+            check(&config, "rate_limit.redis_without_url").status,
+            Status::Pass
+        );
+        config.redis = None;
+        let c = check(&config, "rate_limit.redis_without_url");
+        assert_eq!(c.status, Status::Fail, "{mode}");
+        assert!(c.finding.contains("rate_limit.backend = redis"));
+    }
+}

@@ -7,6 +7,7 @@
 mod docs;
 mod env;
 mod errors;
+mod gateway;
 mod guard;
 mod identity;
 mod properties;
