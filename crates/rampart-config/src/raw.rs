@@ -292,7 +292,7 @@ impl Default for RawMetrics {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAudit {
-    /// Write audit records to the database.
+    /// Write audit records to the database. Must stay `true`: the shared, hash-chained log lives in the database; `path` adds a per-process copy.
     pub database: bool,
     /// Also append them as JSON lines to this file.
     #[schemars(extend("x-kind" = "path"))]

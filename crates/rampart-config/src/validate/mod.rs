@@ -453,12 +453,12 @@ impl Validator<'_> {
     }
 
     fn audit(&mut self, raw: RawAudit) -> AuditConfig {
-        if !raw.database && raw.path.is_none() {
+        if !raw.database {
             self.problem(
                 "audit.database",
                 Some("false".to_owned()),
-                "with no audit.path either, security events would not be recorded anywhere",
-                "set audit.database = true, or audit.path to a JSON-lines file",
+                "the audit chain lives in the database (every process and replica appends to it); a file alone cannot be shared or cross-checked",
+                "set audit.database = true; add audit.path to also keep a per-process JSON-lines copy",
             );
         }
         AuditConfig {

@@ -480,3 +480,14 @@ fn load_reads_the_file_and_honours_mode_override() {
             .contains("cannot read the config file")
     );
 }
+
+#[test]
+fn audit_without_the_database_is_refused() {
+    let err = rampart_config::from_toml_str(
+        "mode = \"dev\"\n[audit]\ndatabase = false\npath = \"/tmp/audit.jsonl\"\n",
+        &std::collections::BTreeMap::new(),
+    )
+    .unwrap_err();
+    assert!(err.has_problem_at("audit.database"), "{err}");
+    assert!(err.to_string().contains("set audit.database = true"), "{err}");
+}
