@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rampart_core::audit::{AuditEvent, AuditOptions, Auditor, CheckpointSigner, EventKind, Outcome};
+use rampart_core::audit::{
+    AuditEvent, AuditOptions, Auditor, CheckpointSigner, EventKind, Outcome,
+};
 use rampart_core::keys::DataKeys;
 use rampart_core::vault::{SecretName, Vault};
 use rampart_core::{Clock, SystemClock};
@@ -59,27 +61,34 @@ fn audit_append(c: &mut Criterion) {
             .unwrap();
             (db, auditor)
         });
-        group.bench_with_input(BenchmarkId::from_parameter(backend.name()), &backend, |b, _| {
-            b.iter_custom(|iterations| {
-                rt.block_on(async {
-                    let started = Instant::now();
-                    for _ in 0..iterations {
-                        for i in 0..BATCH {
-                            auditor
-                                .record(
-                                    AuditEvent::new(EventKind::AuthLoginFailed, Outcome::Failure)
+        group.bench_with_input(
+            BenchmarkId::from_parameter(backend.name()),
+            &backend,
+            |b, _| {
+                b.iter_custom(|iterations| {
+                    rt.block_on(async {
+                        let started = Instant::now();
+                        for _ in 0..iterations {
+                            for i in 0..BATCH {
+                                auditor
+                                    .record(
+                                        AuditEvent::new(
+                                            EventKind::AuthLoginFailed,
+                                            Outcome::Failure,
+                                        )
                                         .actor("bench")
                                         .target(format!("user-{i}")),
-                                )
-                                .await
-                                .unwrap();
+                                    )
+                                    .await
+                                    .unwrap();
+                            }
+                            auditor.flush().await.unwrap();
                         }
-                        auditor.flush().await.unwrap();
-                    }
-                    started.elapsed()
-                })
-            });
-        });
+                        started.elapsed()
+                    })
+                });
+            },
+        );
         rt.block_on(auditor.shutdown()).unwrap();
         drop(db);
     }
@@ -96,14 +105,22 @@ fn vault_get(c: &mut Criterion) {
             let vault = Vault::new(Arc::new(db.store().clone()), keys, Arc::new(SystemClock));
             let name = SecretName::new("third_party").unwrap();
             vault
-                .set(&name, &SecretString::from("sk_live_0123456789abcdef0123456789"))
+                .set(
+                    &name,
+                    &SecretString::from("sk_live_0123456789abcdef0123456789"),
+                )
                 .await
                 .unwrap();
             (db, vault, name)
         });
-        group.bench_with_input(BenchmarkId::from_parameter(backend.name()), &backend, |b, _| {
-            b.to_async(&rt).iter(|| async { vault.get(&name).await.unwrap() });
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(backend.name()),
+            &backend,
+            |b, _| {
+                b.to_async(&rt)
+                    .iter(|| async { vault.get(&name).await.unwrap() });
+            },
+        );
         drop(db);
     }
     group.finish();

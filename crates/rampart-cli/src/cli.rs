@@ -316,6 +316,9 @@ pub struct AdminCreateArgs {
     /// Email of the admin.
     #[arg(long)]
     pub email: Option<String>,
+    /// Add an admin even though the instance already has one (break-glass, audited).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `rampart demo`.

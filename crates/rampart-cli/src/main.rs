@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rampart_cli::cli::{AuditCommand, Cli, Command, KeysCommand, SecretsCommand};
+use rampart_cli::cli::{
+    AdminCommand, AuditCommand, Cli, Command, KeysCommand, SecretsCommand, TokensCommand,
+    UsersCommand,
+};
 use rampart_cli::commands::{self, exit, unavailable};
 
 fn main() -> ExitCode {
@@ -30,8 +33,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Rotate(args)) => {
             runtime()?.block_on(commands::keys::rotate(&args))
         }
-        Command::Users(_) => Ok(unavailable::run("users", "F-USERS (identity)")),
-        Command::Tokens(_) => Ok(unavailable::run("tokens", "F-APITOKEN (identity)")),
+        Command::Users(UsersCommand::List(args)) => {
+            runtime()?.block_on(commands::users::list(&args))
+        }
+        Command::Users(UsersCommand::Disable(args)) => {
+            runtime()?.block_on(commands::users::disable(&args))
+        }
+        Command::Users(UsersCommand::Enable(args)) => {
+            runtime()?.block_on(commands::users::enable(&args))
+        }
+        Command::Users(UsersCommand::Unlock(args)) => {
+            runtime()?.block_on(commands::users::unlock(&args))
+        }
+        Command::Tokens(TokensCommand::Create(args)) => {
+            runtime()?.block_on(commands::tokens::create(&args))
+        }
+        Command::Tokens(TokensCommand::List(args)) => {
+            runtime()?.block_on(commands::tokens::list(&args))
+        }
+        Command::Tokens(TokensCommand::Revoke(args)) => {
+            runtime()?.block_on(commands::tokens::revoke(&args))
+        }
         Command::Secrets(SecretsCommand::Set(args)) => {
             runtime()?.block_on(commands::secrets::set(&args))
         }
@@ -47,7 +69,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Export(args)) => {
             runtime()?.block_on(commands::audit::export(&args))
         }
-        Command::Admin(_) => Ok(unavailable::run("admin", "F-INIT first admin (identity)")),
+        Command::Admin(AdminCommand::Create(args)) => {
+            runtime()?.block_on(commands::admin::create(&args))
+        }
     }
 }
 

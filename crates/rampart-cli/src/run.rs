@@ -56,6 +56,8 @@ pub struct Running {
     config: Arc<Config>,
     store: rampart_store::Store,
     state: AppState,
+    /// The first-admin setup token issued at this start, until `serve` prints it.
+    setup_token: Option<crate::commands::admin::IssuedSetupToken>,
 }
 
 impl Running {
@@ -77,6 +79,12 @@ impl Running {
             .context("cannot flush the audit log")?;
         self.store.close().await;
         Ok(())
+    }
+
+    /// The first-admin setup token issued at this start (and the file it was written
+    /// to), handed out once: `serve` prints it to standard output, never to the log.
+    pub fn take_setup_token(&mut self) -> Option<crate::commands::admin::IssuedSetupToken> {
+        self.setup_token.take()
     }
 
     /// The application state (services), for in-process tests.
@@ -149,7 +157,8 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
             )
             .await?;
     }
-    let state = services::app_state(Arc::clone(&config), &store, keys, audit, clock);
+    let state = services::app_state(Arc::clone(&config), &store, keys, audit, clock).await?;
+    let setup_token = crate::commands::admin::prepare_setup_token(&config, &state.accounts).await?;
 
     let gateway = Gateway::new(&config).context("cannot set up upstreams")?;
     let probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
@@ -227,6 +236,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         config,
         store,
         state,
+        setup_token,
     })
 }
 

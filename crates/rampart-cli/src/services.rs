@@ -5,13 +5,20 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rampart_config::Config;
+use rampart_config::{Config, Mode};
 use rampart_core::Clock;
 use rampart_core::audit::{AuditOptions, Auditor, CheckpointSigner};
 use rampart_core::identity::{RoleDefinition, Roles};
 use rampart_core::keys::DataKeys;
 use rampart_core::vault::Vault;
 use rampart_http::state::{AppInner, AppState};
+use rampart_identity::accounts::{self, Accounts, AccountsDeps, AccountsSettings};
+use rampart_identity::authenticate::Authenticator;
+use rampart_identity::magic::{MagicLinkAccounts, MagicLinkDeps, MagicLinkSettings, MagicLinks};
+use rampart_identity::mail::Mailer;
+use rampart_identity::sessions::{CredentialRevoker, Sessions};
+use rampart_identity::tokens::api::ApiTokens;
+use rampart_identity::tokens::{SigningKeys, Tokens};
 use rampart_store::Store;
 
 /// The audit options for the configured `[audit]` section.
@@ -64,25 +71,133 @@ pub fn roles(config: &Config) -> Roles {
     Roles::new(roles, config.api_tokens.allow_admin)
 }
 
+/// The identity services: sessions, tokens, API tokens, accounts (which revoke
+/// credentials through the sessions service) and the authenticator over all of them.
+/// Starts the keyring's background refresh.
+pub async fn identity(
+    config: &Config,
+    store: &Store,
+    keys: &Arc<DataKeys>,
+    audit: &Arc<Auditor>,
+    clock: &Arc<dyn Clock>,
+    roles: &Arc<Roles>,
+) -> anyhow::Result<(Arc<Accounts>, Arc<Authenticator>)> {
+    let shared = Arc::new(store.clone());
+    let sessions = Arc::new(Sessions::new(
+        &config.session,
+        shared.clone(),
+        Arc::clone(keys),
+        Arc::clone(clock),
+        Arc::clone(audit),
+    ));
+    let signing = Arc::new(
+        SigningKeys::open(
+            &config.jwt,
+            shared.clone(),
+            Arc::clone(keys),
+            Arc::clone(clock),
+        )
+        .await
+        .context("cannot open the JWT signing keyring")?,
+    );
+    signing.spawn_refresh();
+    let tokens = Arc::new(Tokens::new(
+        &config.jwt,
+        signing,
+        shared.clone(),
+        Arc::clone(keys),
+        Arc::clone(clock),
+        Arc::clone(audit),
+    ));
+    let api_tokens = Arc::new(ApiTokens::new(
+        &config.api_tokens,
+        shared.clone(),
+        Arc::clone(clock),
+        Arc::clone(audit),
+    ));
+    let revoker = Arc::new(CredentialRevoker::new(
+        Arc::clone(&sessions),
+        Arc::clone(&tokens),
+        Arc::clone(&api_tokens),
+    ));
+    let accounts = Arc::new(Accounts::new(
+        AccountsDeps {
+            store: shared,
+            keys: Arc::clone(keys),
+            clock: Arc::clone(clock),
+            audit: Arc::clone(audit),
+            roles: Arc::clone(roles),
+            revoker,
+        },
+        accounts::password_hasher(config).context("invalid [auth.password] settings")?,
+        AccountsSettings::from_config(config),
+    ));
+    let mut authenticator = Authenticator::new(
+        sessions,
+        tokens,
+        api_tokens,
+        accounts.clone(),
+        config.auth.danger_accept_query_tokens && config.mode == Mode::Dev,
+    );
+    if config.mode == Mode::Dev
+        && let Some(user) = &config.dev.simulate_user
+    {
+        authenticator = authenticator.with_simulated_user(user.clone(), accounts.clone());
+    }
+    let authenticator = Arc::new(authenticator);
+    authenticator.spawn_housekeeping(std::time::Duration::from_secs(600));
+    Ok((accounts, authenticator))
+}
+
 /// Everything handlers need.
-pub fn app_state(
+pub async fn app_state(
     config: Arc<Config>,
     store: &Store,
     keys: Arc<DataKeys>,
     audit: Arc<Auditor>,
     clock: Arc<dyn Clock>,
-) -> AppState {
+) -> anyhow::Result<AppState> {
     let vault = Arc::new(Vault::new(
         Arc::new(store.clone()),
         Arc::clone(&keys),
         Arc::clone(&clock),
     ));
-    AppState::new(AppInner {
-        roles: Arc::new(roles(&config)),
+    let roles = Arc::new(roles(&config));
+    let (accounts, auth) = identity(&config, store, &keys, &audit, &clock, &roles).await?;
+    let magic = magic_links(&config, store, &accounts, &audit, &clock)?;
+    Ok(AppState::new(AppInner {
+        roles,
         config,
         clock,
         audit,
         keys,
         vault,
-    })
+        accounts,
+        auth,
+        magic,
+    }))
+}
+
+/// The mailer (`[email]`) and the magic-link service over it. Refuses the outbox
+/// transport in production (as the `email.outbox` guardrail does).
+pub fn magic_links(
+    config: &Config,
+    store: &Store,
+    accounts: &Arc<Accounts>,
+    audit: &Arc<Auditor>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<MagicLinks>> {
+    let mailer = Mailer::from_config(&config.email, config.mode, Arc::clone(clock))
+        .context("cannot set up outgoing mail ([email])")?;
+    tracing::info!(transport = mailer.transport_name(), "outgoing mail");
+    Ok(Arc::new(MagicLinks::start(
+        MagicLinkDeps {
+            store: Arc::new(store.clone()),
+            accounts: Arc::clone(accounts) as Arc<dyn MagicLinkAccounts>,
+            mailer: Arc::new(mailer),
+            audit: Arc::clone(audit),
+            clock: Arc::clone(clock),
+        },
+        MagicLinkSettings::from_config(config),
+    )))
 }

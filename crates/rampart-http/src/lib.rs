@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod client_ip;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -47,4 +47,11 @@ pub struct AppInner {
     pub keys: Arc<DataKeys>,
     /// The secrets vault.
     pub vault: Arc<Vault>,
+    /// Users, passwords, MFA, the login state machine (`rampart_identity::accounts`).
+    pub accounts: Arc<rampart_identity::accounts::Accounts>,
+    /// Request authentication, and through it sessions, access/refresh tokens and API
+    /// tokens (`rampart_identity::{authenticate, sessions, tokens}`).
+    pub auth: Arc<rampart_identity::authenticate::Authenticator>,
+    /// Email magic links (`rampart_identity::magic`).
+    pub magic: Arc<rampart_identity::magic::MagicLinks>,
 }

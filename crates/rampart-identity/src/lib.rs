@@ -12,6 +12,12 @@
 //! Services depend on the storage traits in `rampart_core`, a `Clock`, and the
 //! audit log; never on HTTP or SQL.
 
+pub mod accounts;
+pub mod authenticate;
+pub mod magic;
+pub mod mail;
+pub mod sessions;
+pub mod tokens;
 pub mod verified;
 
 pub use verified::{LoginMethod, VerifiedIdentity};

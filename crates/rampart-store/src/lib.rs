@@ -8,6 +8,9 @@
 //! | `instance`   | the instance row ([`rampart_core::store::InstanceStore`])        |
 //! | `keys`       | wrapped data keys ([`rampart_core::store::KeyStore`])            |
 //! | `vault`      | sealed vault secrets ([`rampart_core::store::VaultStore`])       |
+//! | `accounts`   | users, credentials, invites, lockouts, pending logins ([`rampart_core::identity::account::AccountStore`]) |
+//! | `magic`      | email magic links ([`rampart_core::identity::magic::MagicLinkStore`]) |
+//! | `sessions`   | sessions, refresh and API tokens, the JWT keyring ([`rampart_core::identity::session`]) |
 //! | `testing`    | a fresh database per test, both backends (feature `testing`)     |
 //!
 //! # Portability rules
@@ -24,13 +27,16 @@
 //! the domain and the store speak the same error, and its `kind()` says who is at
 //! fault. Nothing here logs or formats the database URL: it may hold credentials.
 
+mod accounts;
 pub mod audit;
 mod connect;
 mod error;
 mod instance;
 mod keys;
+mod magic;
 mod migrate;
 mod rows;
+mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vault;

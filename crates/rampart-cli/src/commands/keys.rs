@@ -1,15 +1,21 @@
-//! `rampart keys list` and `rampart keys rotate --master`.
+//! `rampart keys list`, `rampart keys rotate --signing` and `rampart keys rotate
+//! --master`.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use rampart_core::SystemClock;
+use std::sync::Arc;
+
+use rampart_core::audit::{AuditEvent, EventKind, Outcome};
 use rampart_core::keys::DataKeys;
+use rampart_core::{Clock, SystemClock};
 use rampart_crypto::MasterKey;
 use rampart_crypto::SecretString;
+use rampart_identity::tokens::SigningKeys;
 
 use crate::bootstrap::{self, Migrations};
 use crate::cli::{ConfigOnly, RotateArgs};
+use crate::services;
 
 use super::{config_failed, exit, load_config};
 
@@ -47,10 +53,7 @@ pub async fn list(args: &ConfigOnly) -> anyhow::Result<ExitCode> {
 /// `RAMPART_NEW_MASTER_KEY_HEX` (data is not re-encrypted; nobody is logged out).
 pub async fn rotate(args: &RotateArgs) -> anyhow::Result<ExitCode> {
     if args.signing {
-        return Ok(super::unavailable::run(
-            "keys rotate --signing",
-            "F-ROTATE with the JWT signing keyring (identity)",
-        ));
+        return rotate_signing(args).await;
     }
     let config = match load_config(&args.config, None) {
         Ok(config) => config,
@@ -73,6 +76,70 @@ pub async fn rotate(args: &RotateArgs) -> anyhow::Result<ExitCode> {
         report.keys
     );
     store.close().await;
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// `--signing`: a new active JWT signing key; the previous one keeps verifying for
+/// `jwt.rotation_grace` (at least the access-token lifetime), so nobody is logged out.
+/// Running servers sign with the new key within the keyring refresh interval and
+/// verify it at once (an unknown kid reloads the keyring). Audited as `key.rotated`.
+async fn rotate_signing(args: &RotateArgs) -> anyhow::Result<ExitCode> {
+    let config = match load_config(&args.config, None) {
+        Ok(config) => config,
+        Err(error) => return Ok(config_failed(&error)),
+    };
+    if config.jwt.danger_ephemeral_keys {
+        anyhow::bail!(
+            "jwt.danger_ephemeral_keys is set: the signing key lives in the server's memory and changes at every start; there is no stored keyring to rotate"
+        );
+    }
+    let store = bootstrap::connect(&config).await?;
+    bootstrap::ensure_schema(&store, Migrations::Require).await?;
+    let (keys, _) = bootstrap::unseal(&config, &store, false).await?;
+    let keys = Arc::new(keys);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit = services::start_audit(&config, &store, &keys, Arc::clone(&clock)).await?;
+    let signing = SigningKeys::open(
+        &config.jwt,
+        Arc::new(store.clone()),
+        Arc::clone(&keys),
+        Arc::clone(&clock),
+    )
+    .await
+    .context("cannot open the JWT signing keyring")?;
+    let rotation = signing.rotate().await;
+    let recorded = match &rotation {
+        Ok(rotation) => {
+            audit
+                .record(
+                    AuditEvent::new(EventKind::KeyRotated, Outcome::Success)
+                        .actor("cli")
+                        .target(rotation.active_kid.clone())
+                        .detail("purpose", "jwt-signing")
+                        .detail("previous", rotation.previous_kid.clone())
+                        .detail(
+                            "previous_valid_until",
+                            format_time(rotation.previous_valid_until),
+                        ),
+                )
+                .await
+        }
+        Err(_) => Ok(()),
+    };
+    audit
+        .shutdown()
+        .await
+        .context("cannot flush the audit log")?;
+    store.close().await;
+    let rotation = rotation.context("rotating the signing key failed")?;
+    recorded?;
+    println!(
+        "new signing key {} is active; tokens signed by {} stay valid until {}. Running servers pick the new key up within {}s.",
+        rotation.active_kid,
+        rotation.previous_kid,
+        format_time(rotation.previous_valid_until),
+        rampart_identity::tokens::REFRESH_INTERVAL.as_secs(),
+    );
     Ok(ExitCode::from(exit::OK))
 }
 

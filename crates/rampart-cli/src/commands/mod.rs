@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod admin;
 pub mod audit;
 pub mod doctor;
 pub mod init;
@@ -7,7 +8,9 @@ pub mod keys;
 pub mod migrate;
 pub mod secrets;
 pub mod serve;
+pub mod tokens;
 pub mod unavailable;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

@@ -22,7 +22,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         listener: None,
         clock: None,
     };
-    let running = match run::start(config, options).await {
+    let mut running = match run::start(config, options).await {
         Ok(running) => running,
         Err(error) => {
             if let Some(refused) = error.downcast_ref::<StartRefused>() {
@@ -38,6 +38,11 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             return Err(error);
         }
     };
+    if let Some(issued) = running.take_setup_token() {
+        // Standard output, not the log: logs are shipped and kept, the token is a
+        // credential for the first admin account.
+        println!("{}", super::admin::setup_token_message(&issued));
+    }
     loop {
         match signals.next().await {
             SignalAction::Shutdown => break,

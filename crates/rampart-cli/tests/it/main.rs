@@ -3,8 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api_accounts;
+mod api_admin;
+mod api_auth;
+mod api_csrf;
+mod api_jwt;
+mod api_magic;
+mod api_mfa;
 mod api_openapi;
+mod api_registration;
+mod api_sessions;
+mod api_tokens;
 mod audit;
+mod cli_tokens;
+mod cli_users;
 mod common;
 mod demo;
 mod help;
@@ -12,5 +24,6 @@ mod init_doctor;
 mod metrics;
 mod secrets_in_logs;
 mod serve;
+mod smtp_sink;
 mod storage;
 mod support;

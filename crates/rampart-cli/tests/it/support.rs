@@ -61,6 +61,13 @@ impl TestServer {
 
     /// A production-mode server with `extra` TOML appended to the base config.
     pub async fn with_config(backend: Backend, extra: &str) -> Self {
+        Self::with_config_env(backend, extra, &[]).await
+    }
+
+    /// Like [`Self::with_config`], with extra `RAMPART_*` environment overrides — for
+    /// top-level keys such as `public_url`, which `extra` (appended after a table
+    /// header) cannot set.
+    pub async fn with_config_env(backend: Backend, extra: &str, vars: &[(&str, &str)]) -> Self {
         let db = TestDb::unmigrated(backend).await.expect("test database");
         let dir = tempfile::tempdir().unwrap();
         let toml = format!(
@@ -86,6 +93,9 @@ backend = "{backend}"
             "RAMPART_STORAGE_URL".to_owned(),
             db.options().url.expose_secret().to_owned(),
         );
+        for (name, value) in vars {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let clock = FakeClock::at_unix(now);
         let running = Self::launch(&toml, &env, &clock).await;

@@ -489,5 +489,8 @@ fn audit_without_the_database_is_refused() {
     )
     .unwrap_err();
     assert!(err.has_problem_at("audit.database"), "{err}");
-    assert!(err.to_string().contains("set audit.database = true"), "{err}");
+    assert!(
+        err.to_string().contains("set audit.database = true"),
+        "{err}"
+    );
 }

@@ -2,14 +2,26 @@
 //!
 //! [`Json`] insists on `application/json`, enforces the body limit while reading, and
 //! rejects unknown fields (DTOs use `#[serde(deny_unknown_fields)]`) with 422 in the
-//! envelope — never axum's plain-text rejections.
+//! envelope — never axum's plain-text rejections. [`ClientMeta`] is who the client
+//! is network-wise (address through trusted proxies, `User-Agent`, request id);
+//! [`auth`] holds the authentication extractors.
 
-use axum::extract::{FromRequest, Request};
+pub mod auth;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use bytes::Bytes;
+use http::request::Parts;
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use crate::client_ip::{self, ClientInfo, TrustedProxies};
 use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::server::{PeerAddr, Transport};
+use crate::state::AppState;
 
 /// A JSON request body, parsed strictly.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +48,58 @@ where
         serde_json::from_slice(&bytes)
             .map(Json)
             .map_err(ApiError::invalid_body)
+    }
+}
+
+/// The client of an API request: its address (resolved through
+/// `server.trusted_proxies`, as for rate limits, lockouts and audit), scheme,
+/// `User-Agent` and request id.
+#[derive(Debug, Clone)]
+pub struct ClientMeta {
+    /// Address and scheme.
+    pub info: ClientInfo,
+    /// The `User-Agent` header, if it is valid text.
+    pub user_agent: Option<String>,
+    /// The request id (`X-Request-Id`).
+    pub request_id: Option<String>,
+}
+
+impl ClientMeta {
+    /// The client address.
+    pub fn ip(&self) -> IpAddr {
+        self.info.ip
+    }
+
+    /// Reads the client from a request's parts.
+    pub fn from_parts(parts: &Parts, trusted: &TrustedProxies) -> Self {
+        // The listener always sets the peer; only in-process tests without it fall
+        // back to the unspecified address.
+        let peer = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+        let tls = parts.extensions.get::<Transport>() == Some(&Transport::Tls);
+        Self {
+            info: client_ip::resolve(peer, tls, &parts.headers, trusted),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|id| id.as_str().to_owned()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientMeta {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let trusted = TrustedProxies::new(state.config.server.trusted_proxies.clone());
+        Ok(Self::from_parts(parts, &trusted))
     }
 }
 

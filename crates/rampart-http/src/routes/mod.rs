@@ -5,6 +5,15 @@
 //! cannot miss a route. A test (`tests/it/openapi.rs`) also checks that no module
 //! registers a plain, undocumented `.route(`.
 
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod jwks;
+pub mod magic;
+pub mod registration;
+pub mod sessions;
+pub mod tokens;
+
 use axum::Router;
 use axum::routing::get;
 use utoipa::OpenApi;
@@ -46,6 +55,15 @@ pub struct ErrorBody {
 /// Every feature's routes, with their OpenAPI operations.
 pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(sessions::router())
+        .merge(tokens::router())
+        .merge(jwks::router())
+        .merge(crate::csrf::router())
+        .merge(account::router())
+        .merge(admin::router())
+        .merge(registration::router())
+        .merge(magic::router())
 }
 
 /// The API router (state applied) and the `/api/v1/openapi.json` endpoint serving

@@ -27,11 +27,14 @@ macro_rules! on_both_backends {
     )+};
 }
 
+mod accounts;
 mod audit;
 mod connect;
 mod harness;
 mod keys;
+mod magic;
 mod migrate;
+mod sessions;
 mod vault;
 
 /// A fresh, migrated database, or a failed test.

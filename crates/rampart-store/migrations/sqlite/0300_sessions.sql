@@ -1,0 +1,83 @@
+-- Sessions and tokens (F-SESSION, F-JWT, F-REFRESH, F-APITOKEN). No credential is
+-- stored: session ids, refresh tokens and API tokens are kept as their SHA-256, next
+-- to a random public id that listings, revocation and audit use instead. Times are
+-- Unix seconds. Rows are deleted when revoked or expired (the audit log keeps the
+-- history); user deletion goes through the session revoker, hence no foreign key to
+-- the accounts tables.
+
+CREATE TABLE sessions (
+    public_id        TEXT    NOT NULL PRIMARY KEY,
+    id_hash          BLOB    NOT NULL UNIQUE CHECK (length(id_hash) = 32),
+    user_id          TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL,
+    last_seen_at     INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    mfa              INTEGER NOT NULL CHECK (mfa IN (0, 1)),
+    security_version INTEGER NOT NULL,
+    user_agent       TEXT,
+    client_ip        TEXT,
+    CHECK (expires_at > created_at)
+) STRICT;
+
+CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+
+-- One family per login through the token endpoint; every refresh token descends from
+-- it. Revoking the family (logout, reuse, security change) ends all of them.
+CREATE TABLE refresh_families (
+    family_id        TEXT    NOT NULL PRIMARY KEY,
+    user_id          TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL,
+    mfa              INTEGER NOT NULL CHECK (mfa IN (0, 1)),
+    security_version INTEGER NOT NULL,
+    revoked_at       INTEGER
+) STRICT;
+
+CREATE INDEX refresh_families_by_user ON refresh_families (user_id);
+
+-- A spent token keeps its sealed successor (AES-256-GCM under the Session data key)
+-- only for jwt.refresh_reuse_leeway, so that concurrent requests presenting it get
+-- the same successor; the spend is one conditional UPDATE (spent_at IS NULL).
+CREATE TABLE refresh_tokens (
+    token_hash       BLOB    NOT NULL PRIMARY KEY CHECK (length(token_hash) = 32),
+    family_id        TEXT    NOT NULL REFERENCES refresh_families (family_id) ON DELETE CASCADE,
+    created_at       INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    spent_at         INTEGER,
+    successor_sealed BLOB,
+    CHECK (expires_at > created_at)
+) STRICT;
+
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+
+CREATE TABLE api_tokens (
+    token_id     TEXT    NOT NULL PRIMARY KEY,
+    token_hash   BLOB    NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    user_id      TEXT    NOT NULL,
+    name         TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    -- JSON array of permission names.
+    scopes       TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    CHECK (expires_at > created_at)
+) STRICT;
+
+CREATE INDEX api_tokens_by_user ON api_tokens (user_id, created_at);
+
+-- The EdDSA keyring: exactly one active key (retired_at IS NULL); retired keys keep
+-- verifying until valid_until. Private keys are PKCS#8 sealed under the JwtSigning
+-- data key with the kid bound as associated data.
+CREATE TABLE jwt_signing_keys (
+    kid            TEXT    NOT NULL PRIMARY KEY,
+    public_key     BLOB    NOT NULL CHECK (length(public_key) = 32),
+    sealed_private BLOB    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    retired_at     INTEGER,
+    valid_until    INTEGER,
+    CHECK ((retired_at IS NULL) = (valid_until IS NULL))
+) STRICT;
+
+-- At most one active key, enforced by the database.
+CREATE UNIQUE INDEX jwt_signing_keys_one_active ON jwt_signing_keys ((retired_at IS NULL))
+    WHERE retired_at IS NULL;
