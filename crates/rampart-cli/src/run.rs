@@ -160,7 +160,8 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     let state = services::app_state(Arc::clone(&config), &store, keys, audit, clock).await?;
     let setup_token = crate::commands::admin::prepare_setup_token(&config, &state.accounts).await?;
 
-    let gateway = Gateway::new(&config).context("cannot set up upstreams")?;
+    let gateway =
+        Gateway::new(&config, services::gateway_deps(&state)).context("cannot set up upstreams")?;
     let probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
     let mut own = app::own_routes(Readiness::new(probes)).merge(routes::api(state.clone()));
     let shutdown = CancellationToken::new();
@@ -179,7 +180,10 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
                 let stop = shutdown.clone();
                 tasks.push(tokio::spawn(server::serve(
                     listener,
-                    app::layered(endpoint.fallback(app::not_found)),
+                    app::layered(
+                        endpoint.fallback(app::not_found),
+                        services::edge_settings(&config),
+                    ),
                     None,
                     limits(&config),
                     async move { stop.cancelled().await },
@@ -195,7 +199,14 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
             request_timeout: config.server.request_timeout,
         },
     );
-    let router = app::layered(rampart_proxy::front(own, gateway));
+    let own = own.layer(axum::middleware::from_fn_with_state(
+        state.classes.clone(),
+        rampart_http::ratelimit::limit_own,
+    ));
+    let router = app::layered(
+        rampart_proxy::front(own, gateway),
+        services::edge_settings(&config),
+    );
 
     let tls = match &config.server.tls {
         Some(tls) => Some(TlsHandle::new(

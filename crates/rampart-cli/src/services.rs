@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use rampart_config::{Config, Mode};
+use rampart_config::{RateKey, RateLimitBackend};
 use rampart_core::Clock;
 use rampart_core::audit::{AuditOptions, Auditor, CheckpointSigner};
 use rampart_core::identity::{RoleDefinition, Roles};
 use rampart_core::keys::DataKeys;
 use rampart_core::vault::Vault;
+use rampart_http::client_ip::TrustedProxies;
+use rampart_http::edge::EdgeSettings;
 use rampart_http::state::{AppInner, AppState};
 use rampart_identity::accounts::{self, Accounts, AccountsDeps, AccountsSettings};
 use rampart_identity::authenticate::Authenticator;
@@ -18,7 +21,10 @@ use rampart_identity::magic::{MagicLinkAccounts, MagicLinkDeps, MagicLinkSetting
 use rampart_identity::mail::Mailer;
 use rampart_identity::sessions::{CredentialRevoker, Sessions};
 use rampart_identity::tokens::api::ApiTokens;
+use rampart_identity::tokens::assertion::Assertions;
 use rampart_identity::tokens::{SigningKeys, Tokens};
+use rampart_proxy::GatewayDeps;
+use rampart_ratelimit::{Classes, KeyBy, Limit, RateLimiter};
 use rampart_store::Store;
 
 /// The audit options for the configured `[audit]` section.
@@ -165,6 +171,14 @@ pub async fn app_state(
     let roles = Arc::new(roles(&config));
     let (accounts, auth) = identity(&config, store, &keys, &audit, &clock, &roles).await?;
     let magic = magic_links(&config, store, &accounts, &audit, &clock)?;
+    let limiter = rate_limiter(&config, Arc::clone(&clock)).await?;
+    let classes = rate_classes(&config, &limiter);
+    let assertions = Arc::new(Assertions::new(
+        Arc::clone(auth.tokens().signing()),
+        config.jwt.issuer.clone(),
+        config.jwt.assertion_ttl,
+        Arc::clone(&clock),
+    ));
     Ok(AppState::new(AppInner {
         roles,
         config,
@@ -175,7 +189,78 @@ pub async fn app_state(
         accounts,
         auth,
         magic,
+        limiter,
+        classes,
+        assertions,
     }))
+}
+
+/// The rate limiter for `[rate_limit]`: memory, or Redis with the local fallback.
+pub async fn rate_limiter(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RateLimiter> {
+    match (config.rate_limit.backend, &config.redis) {
+        (RateLimitBackend::Redis, Some(redis)) => Ok(RateLimiter::redis(
+            &redis.url.value,
+            redis.connect_timeout,
+            redis.response_timeout,
+            clock,
+        )
+        .await?),
+        _ => Ok(RateLimiter::memory(clock)),
+    }
+}
+
+/// One shared bucket per configured rate class. With rate limiting disabled there
+/// are none, and nothing is limited (doctor warns).
+pub fn rate_classes(config: &Config, limiter: &RateLimiter) -> Classes {
+    if !config.rate_limit.enabled {
+        return Classes::default();
+    }
+    Classes::new(
+        limiter,
+        config.rate_limit.classes.iter().map(|(name, class)| {
+            let key_by = match class.key {
+                RateKey::Ip => KeyBy::Ip,
+                RateKey::Principal => KeyBy::Principal,
+                RateKey::Token => KeyBy::Token,
+            };
+            (
+                name.as_str(),
+                Limit::new(class.rate, class.per, class.burst),
+                key_by,
+            )
+        }),
+    )
+}
+
+/// The gateway's services, from the application state.
+pub fn gateway_deps(state: &AppState) -> GatewayDeps {
+    GatewayDeps {
+        authenticator: Arc::clone(&state.auth),
+        roles: Arc::clone(&state.roles),
+        vault: Arc::clone(&state.vault),
+        assertions: Arc::clone(&state.assertions),
+        audit: Arc::clone(&state.audit),
+        limiter: state.limiter.clone(),
+        classes: state.classes.clone(),
+        clock: Arc::clone(&state.clock),
+    }
+}
+
+/// The edge settings (client resolution, HSTS) for the middleware stack.
+pub fn edge_settings(config: &Config) -> EdgeSettings {
+    EdgeSettings {
+        trusted: TrustedProxies::new(config.server.trusted_proxies.clone()).with_client_ip_header(
+            config
+                .server
+                .client_ip_header
+                .map(|h| http::HeaderName::from_static(h.as_str())),
+        ),
+        hsts: config
+            .headers
+            .hsts
+            .as_ref()
+            .and_then(|h| http::HeaderValue::from_str(&h.header_value()).ok()),
+    }
 }
 
 /// The mailer (`[email]`) and the magic-link service over it. Refuses the outbox

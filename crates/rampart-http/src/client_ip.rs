@@ -11,25 +11,40 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use ipnet::IpNet;
 
-/// The networks whose forwarded headers are believed.
+/// The networks whose forwarded headers are believed, and optionally the one
+/// single-value header (`CF-Connecting-IP`, `X-Real-IP`) they set instead of
+/// `X-Forwarded-For`.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    client_ip_header: Option<http::HeaderName>,
+}
 
 impl TrustedProxies {
     /// Trust the given networks.
     pub fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
+        Self {
+            networks,
+            client_ip_header: None,
+        }
+    }
+
+    /// Read the client address from `header` (set by the trusted proxy) instead of
+    /// walking `X-Forwarded-For`.
+    pub fn with_client_ip_header(mut self, header: Option<http::HeaderName>) -> Self {
+        self.client_ip_header = header;
+        self
     }
 
     /// Whether `ip` is a trusted proxy.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        self.networks.iter().any(|net| net.contains(&ip))
     }
 
     /// Whether no proxy is trusted.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.networks.is_empty()
     }
 }
 
@@ -72,6 +87,20 @@ pub fn resolve(
             ip: peer,
             scheme: direct_scheme,
             via_trusted_proxy: false,
+        };
+    }
+    if let Some(name) = &trusted.client_ip_header {
+        // The trusted proxy states the client in one header; an absent or unparsable
+        // value leaves the proxy itself as the client (never a client's claim).
+        let ip = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_ip(v.trim()))
+            .unwrap_or(peer);
+        return ClientInfo {
+            ip,
+            scheme: forwarded_proto(headers).unwrap_or(direct_scheme),
+            via_trusted_proxy: true,
         };
     }
     let hops = forwarded_for(headers);
@@ -248,6 +277,29 @@ mod tests {
         let h = headers(&[("x-forwarded-proto", "https")]);
         let info = resolve(ip("10.0.0.1"), false, &h, &trusted());
         assert_eq!(info.scheme, Scheme::Https);
+    }
+
+    #[test]
+    fn client_ip_header_is_believed_only_from_trusted_peers() {
+        let trusted = trusted()
+            .with_client_ip_header(Some(http::HeaderName::from_static("cf-connecting-ip")));
+        let h = headers(&[
+            ("cf-connecting-ip", "198.51.100.23"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), false, &h, &trusted).ip,
+            ip("198.51.100.23")
+        );
+        assert_eq!(
+            resolve(ip("203.0.113.1"), false, &h, &trusted).ip,
+            ip("203.0.113.1")
+        );
+        let garbage = headers(&[("cf-connecting-ip", "not an ip")]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), false, &garbage, &trusted).ip,
+            ip("10.0.0.1")
+        );
     }
 
     #[test]

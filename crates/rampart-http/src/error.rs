@@ -108,6 +108,15 @@ impl ApiError {
         err
     }
 
+    /// 302 to `location` (sign-in for a browser that asked for a protected page). The
+    /// body is still the envelope, for clients that do not follow redirects.
+    pub fn found(code: &'static str, message: &'static str, location: HeaderValue) -> Self {
+        let mut error = Self::with_status(StatusCode::FOUND);
+        error.code = code;
+        error.message = Cow::Borrowed(message);
+        error.with_header(http::header::LOCATION, location)
+    }
+
     /// 500 with the cause kept for the log only.
     pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::new(

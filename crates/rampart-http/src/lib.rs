@@ -11,11 +11,13 @@
 pub mod app;
 pub mod client_ip;
 pub mod csrf;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod server;

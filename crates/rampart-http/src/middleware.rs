@@ -117,14 +117,28 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("cache-control", "no-store"),
 ];
 
-/// Middleware: applies [`SECURITY_HEADERS`] without overriding handler choices.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// Middleware: applies [`SECURITY_HEADERS`] without overriding handler choices, and
+/// HSTS when the client reached Rampart over HTTPS (direct TLS, or a trusted proxy's
+/// `X-Forwarded-Proto`) — never over plain HTTP, where it would be meaningless or,
+/// sent to a client that spoofed the scheme, a denial of service.
+pub async fn security_headers(
+    axum::extract::State(settings): axum::extract::State<std::sync::Arc<crate::edge::EdgeSettings>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let https = request
+        .extensions()
+        .get::<crate::client_ip::ClientInfo>()
+        .is_some_and(|c| c.scheme == crate::client_ip::Scheme::Https);
     let mut response = next.run(request).await;
     if response.extensions().get::<Passthrough>().is_some() {
         // Proxied responses get the route's header policy in the proxy's respond().
         return response;
     }
     let headers = response.headers_mut();
+    if https && let Some(hsts) = &settings.hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
     for (name, value) in SECURITY_HEADERS {
         if !headers.contains_key(*name) {
             headers.insert(*name, HeaderValue::from_static(value));

@@ -54,4 +54,10 @@ pub struct AppInner {
     pub auth: Arc<rampart_identity::authenticate::Authenticator>,
     /// Email magic links (`rampart_identity::magic`).
     pub magic: Arc<rampart_identity::magic::MagicLinks>,
+    /// The rate limiter (memory or Redis with local fallback).
+    pub limiter: rampart_ratelimit::RateLimiter,
+    /// The configured rate classes, shared by own endpoints and the gateway.
+    pub classes: rampart_ratelimit::Classes,
+    /// Signed identity assertions for upstreams and forward-auth.
+    pub assertions: Arc<rampart_identity::tokens::assertion::Assertions>,
 }

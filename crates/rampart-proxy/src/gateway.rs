@@ -1,8 +1,8 @@
 //! The gateway: the proxied request path as named phases.
 //!
 //! ```text
-//! route() → authenticate() → authorize() → rate_limit() → upstream_request()
-//!         → send() → respond() → log()
+//! route() → [CORS preflight] → authenticate() → authorize() → rate_limit()
+//!         → upstream_request() → send() → respond() → log()
 //! ```
 //!
 //! Each phase is a function with one job. A phase that refuses returns an
@@ -10,25 +10,62 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{self, HeaderValue};
-use http::{Request, StatusCode, Version};
+use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, StatusCode, Version};
 use rampart_config::{Config, RouteAuth};
-use rampart_core::ErrorKind;
-use rampart_http::client_ip::{self, ClientInfo, TrustedProxies};
+use rampart_core::audit::{AuditEvent, Auditor, EventKind, Outcome};
+use rampart_core::identity::{AuthMethod, Principal, Roles};
+use rampart_core::vault::{SecretName, Vault};
+use rampart_core::{Clock, ErrorKind};
+use rampart_http::client_ip::{ClientInfo, Scheme, TrustedProxies};
 use rampart_http::error::ApiError;
+use rampart_http::extract::auth::rejection;
 use rampart_http::metrics::RouteLabel;
 use rampart_http::middleware::Passthrough;
+use rampart_http::ratelimit::{ratelimit_headers, too_many};
 use rampart_http::request_id::RequestId;
-use rampart_http::server::{PeerAddr, Transport};
+use rampart_identity::authenticate::{Authentication, Authenticator};
+use rampart_identity::tokens::assertion::Assertions;
+use rampart_ratelimit::{
+    Bucket, Class, Classes, ConcurrencyLimiter, ConcurrencyPermit, Decision, Key, Limit,
+    RateLimiter,
+};
 
 use crate::body::LimitedBody;
-use crate::headers;
+use crate::body_guard::Guarded;
+use crate::cors::{Cors, CorsOutcome};
+use crate::headers::{self, IdentityHeaders};
 use crate::normalize::{self, CanonicalPath};
+use crate::policy::{self, Policy};
+use crate::respond::HeaderPolicy;
+use crate::secrets::SecretCache;
 use crate::upstream::{SendError, Upstream, UpstreamSetupError};
+
+/// The services the gateway's phases use.
+#[derive(Clone)]
+pub struct GatewayDeps {
+    /// Credentials → principal.
+    pub authenticator: Arc<Authenticator>,
+    /// Roles and permissions.
+    pub roles: Arc<Roles>,
+    /// Secrets for header injection.
+    pub vault: Arc<Vault>,
+    /// Signed identity assertions for upstreams.
+    pub assertions: Arc<Assertions>,
+    /// The audit log (policy denials).
+    pub audit: Arc<Auditor>,
+    /// The rate limiter (route quotas).
+    pub limiter: RateLimiter,
+    /// The configured rate classes.
+    pub classes: Classes,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
 
 /// The gateway, cheap to clone.
 #[derive(Clone)]
@@ -40,36 +77,33 @@ struct Inner {
     routes: Vec<Route>,
     trusted: TrustedProxies,
     own_host: Option<String>,
+    deps: GatewayDeps,
+    session_cookie: String,
+    signin: Option<url::Url>,
+    strip_extra: Vec<HeaderName>,
+    secrets: SecretCache,
 }
 
-/// A configured route, ready to match.
+/// A configured route, compiled for matching and enforcement.
 struct Route {
     name: Arc<str>,
     host: Option<String>,
     prefix: String,
     upstream: Upstream,
-    auth: RouteAuth,
+    upstream_name: Arc<str>,
+    policy: Policy,
     strip_prefix: bool,
+    preserve_host: bool,
     body_limit: u64,
     http2: bool,
-}
-
-/// What `authenticate()` established about the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// No credentials were presented.
-    Anonymous,
-}
-
-/// What `authorize()` decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Forward the request.
-    Allow,
-    /// Refuse: the caller is known but not allowed.
-    Deny(&'static str),
-    /// Refuse until the caller authenticates.
-    Challenge,
+    timeout: Option<Duration>,
+    class: Option<Class>,
+    quota: Option<Bucket>,
+    concurrency: Option<ConcurrencyLimiter>,
+    inject: Vec<(HeaderName, SecretName)>,
+    headers: HeaderPolicy,
+    cors: Option<Cors>,
+    identity_headers: bool,
 }
 
 /// Facts about the request gathered once and used by every phase.
@@ -79,35 +113,80 @@ struct RequestContext {
     started: Instant,
 }
 
+/// What `authenticate()` established.
+struct Caller {
+    principal: Option<Principal>,
+    /// Whether the credential was the session cookie (CSRF-relevant).
+    by_cookie: bool,
+}
+
+/// What `rate_limit()` hands on: headers for the response, and a held concurrency
+/// slot released when the response body ends.
+struct Admission {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    permit: Option<ConcurrencyPermit>,
+}
+
 impl Gateway {
-    /// Builds the gateway from the configuration: one pooled client per upstream,
-    /// routes ordered for matching.
-    pub fn new(config: &Config) -> Result<Self, UpstreamSetupError> {
+    /// Builds the gateway: one pooled client per upstream, routes compiled and
+    /// ordered for matching.
+    pub fn new(config: &Config, deps: GatewayDeps) -> Result<Self, UpstreamSetupError> {
         let mut upstreams = HashMap::new();
         for (name, upstream) in &config.upstreams {
-            upstreams.insert(
-                name.clone(),
-                (Upstream::new(name, upstream)?, upstream.http2),
-            );
+            upstreams.insert(name.clone(), (Upstream::new(name, upstream)?, upstream));
         }
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             // Config validation guarantees the upstream exists and the prefix is valid.
-            let Some((upstream, http2)) = upstreams.get(&route.upstream) else {
+            let Some((upstream, upstream_config)) = upstreams.get(&route.upstream) else {
                 continue;
             };
             let Ok(prefix) = normalize::normalize_prefix(&route.path_prefix) else {
                 continue;
             };
+            let quota = route.quota_per_minute.map(|q| {
+                deps.limiter.bucket(
+                    &format!("quota:{}", route.name),
+                    Limit::new(q, Duration::from_secs(60), q),
+                )
+            });
             routes.push(Route {
                 name: Arc::from(route.name.as_str()),
                 host: route.host.clone(),
                 prefix,
                 upstream: upstream.clone(),
-                auth: route.auth,
+                upstream_name: Arc::from(route.upstream.as_str()),
+                policy: Policy {
+                    auth: route.auth,
+                    roles: route.policy.roles.clone(),
+                    permissions: route.policy.permissions.clone(),
+                    require_mfa: route.policy.require_mfa,
+                    attributes: route.policy.attributes.clone(),
+                    tenant: route.policy.tenant.clone(),
+                },
                 strip_prefix: route.strip_prefix,
+                preserve_host: upstream_config.preserve_host,
                 body_limit: route.body_limit.unwrap_or(config.server.body_limit),
-                http2: *http2,
+                http2: upstream_config.http2,
+                timeout: route.timeout,
+                class: deps.classes.get(&route.rate_class).cloned(),
+                quota,
+                concurrency: route
+                    .concurrency_limit
+                    .map(|n| ConcurrencyLimiter::new(n.get())),
+                inject: route
+                    .inject_headers
+                    .iter()
+                    .filter_map(|(name, secret)| {
+                        Some((
+                            HeaderName::from_bytes(name.as_bytes()).ok()?,
+                            SecretName::new(secret.clone()).ok()?,
+                        ))
+                    })
+                    .collect(),
+                headers: HeaderPolicy::new(&config.headers, &route.headers),
+                cors: route.cors.as_ref().map(Cors::new),
+                identity_headers: route.identity_headers,
             });
         }
         // Most specific first: host-bound routes before host-less ones, then longer
@@ -118,15 +197,32 @@ impl Gateway {
                 .cmp(&a.host.is_some())
                 .then(b.prefix.len().cmp(&a.prefix.len()))
         });
+        let secrets = SecretCache::new(Arc::clone(&deps.vault));
         Ok(Self {
             inner: Arc::new(Inner {
                 routes,
-                trusted: TrustedProxies::new(config.server.trusted_proxies.clone()),
+                trusted: TrustedProxies::new(config.server.trusted_proxies.clone())
+                    .with_client_ip_header(
+                        config
+                            .server
+                            .client_ip_header
+                            .map(|h| HeaderName::from_static(h.as_str())),
+                    ),
                 own_host: config
                     .public_url
                     .as_ref()
                     .and_then(|url| url.host_str())
                     .map(str::to_ascii_lowercase),
+                session_cookie: config.session.cookie_name().into_owned(),
+                signin: config.signin_url(),
+                strip_extra: config
+                    .identity
+                    .strip_headers
+                    .iter()
+                    .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                    .collect(),
+                secrets,
+                deps,
             }),
         })
     }
@@ -174,30 +270,61 @@ impl Gateway {
         request: Request<Body>,
         context: &RequestContext,
     ) -> Result<Response, ApiError> {
-        let principal = authenticate(&request);
-        match authorize(route, &principal) {
-            Decision::Allow => {}
-            Decision::Deny(reason) => {
-                tracing::info!(request_id = context.request_id, route = %route.name, reason, "access denied");
-                return Err(ApiError::new(
-                    ErrorKind::Forbidden,
-                    "forbidden",
-                    "You are not allowed to access this resource.",
-                ));
-            }
-            Decision::Challenge => {
-                tracing::info!(request_id = context.request_id, route = %route.name, "authentication required");
-                return Err(ApiError::new(
-                    ErrorKind::Unauthenticated,
-                    "unauthenticated",
-                    "Authentication is required.",
-                ));
+        let mut cors_headers = Vec::new();
+        if let Some(cors) = &route.cors {
+            match cors.check(request.method(), request.headers()) {
+                // Browsers send preflights without credentials: answer before
+                // authentication.
+                CorsOutcome::Preflight(preflight) => {
+                    let (parts, ()) = preflight.into_parts();
+                    let mut response = Response::from_parts(parts, Body::empty());
+                    response.extensions_mut().insert(Passthrough);
+                    return Ok(response);
+                }
+                CorsOutcome::Allowed(headers) => cors_headers = headers,
+                CorsOutcome::NotAllowed | CorsOutcome::NotCors => {}
             }
         }
-        rate_limit(route, &principal)?;
-        let prepared = upstream_request(route, &path, request, context)?;
-        let upstream_response = send(route, prepared).await?;
-        Ok(respond(upstream_response))
+        let (parts, body) = request.into_parts();
+        let caller = self.authenticate(route, &parts).await?;
+        if caller.by_cookie && rampart_http::extract::auth::is_unsafe(&parts.method) {
+            cross_site_check(&parts)?;
+        }
+        let tenant = match route.policy.decide(
+            &self.inner.deps.roles,
+            caller.principal.as_ref(),
+            &parts.headers,
+            parts.uri.query(),
+        ) {
+            policy::Decision::Allow { tenant } => tenant,
+            policy::Decision::Challenge => return Err(self.challenge(&parts, context)),
+            policy::Decision::Deny(deny) => {
+                return Err(self
+                    .deny(route, caller.principal.as_ref(), deny, context)
+                    .await);
+            }
+        };
+        let admission = rate_limit(route, caller.principal.as_ref(), context).await?;
+        let prepared = self
+            .upstream_request(
+                route,
+                &path,
+                parts,
+                body,
+                &caller,
+                tenant.as_deref(),
+                context,
+            )
+            .await?;
+        let response = send(route, prepared).await?;
+        Ok(respond(
+            route,
+            response,
+            context,
+            caller.principal.is_some(),
+            cors_headers,
+            admission,
+        ))
     }
 
     fn context(&self, request: &Request<Body>) -> RequestContext {
@@ -206,15 +333,14 @@ impl Gateway {
             .get::<RequestId>()
             .map(|id| id.as_str().to_owned())
             .unwrap_or_default();
-        let peer = request
+        let client = request
             .extensions()
-            .get::<PeerAddr>()
-            .map(|peer| peer.0.ip())
-            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let tls = request.extensions().get::<Transport>() == Some(&Transport::Tls);
+            .get::<ClientInfo>()
+            .copied()
+            .unwrap_or_else(|| rampart_http::edge::client_of(request, &self.inner.trusted));
         RequestContext {
             request_id,
-            client: client_ip::resolve(peer, tls, request.headers(), &self.inner.trusted),
+            client,
             started: Instant::now(),
         }
     }
@@ -245,106 +371,324 @@ impl Gateway {
             .ok_or_else(ApiError::not_found)?;
         Ok((route, path))
     }
-}
 
-/// The request's host, lower-case, without port: from `Host` (HTTP/1.1) or the URI
-/// authority (HTTP/2).
-pub fn request_host<B>(request: &Request<B>) -> Option<String> {
-    let raw = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
-    let host = if let Some(rest) = raw.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
-    } else {
-        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
-    };
-    Some(host.to_ascii_lowercase())
-}
+    /// Phase `authenticate()`: who is calling. Public routes skip it entirely (their
+    /// credentials are the application's business); on optional routes a refused
+    /// credential means anonymous; on required routes it is refused.
+    async fn authenticate(&self, route: &Route, parts: &Parts) -> Result<Caller, ApiError> {
+        if route.policy.auth == RouteAuth::Public {
+            return Ok(Caller {
+                principal: None,
+                by_cookie: false,
+            });
+        }
+        match self
+            .inner
+            .deps
+            .authenticator
+            .authenticate_request(parts)
+            .await
+        {
+            Ok(Some(Authentication { principal, session })) => Ok(Caller {
+                by_cookie: session.is_some(),
+                principal: Some(principal),
+            }),
+            Ok(None) => Ok(Caller {
+                principal: None,
+                by_cookie: false,
+            }),
+            Err(error) => {
+                let kind = error.kind();
+                if route.policy.auth == RouteAuth::Optional && kind == ErrorKind::Unauthenticated {
+                    return Ok(Caller {
+                        principal: None,
+                        by_cookie: false,
+                    });
+                }
+                let clear = HeaderValue::from_str(
+                    &self.inner.deps.authenticator.sessions().cookie().clear(),
+                )
+                .ok();
+                Err(rejection(error, clear))
+            }
+        }
+    }
 
-/// Phase `authenticate()`: establishes who is calling. Identity providers plug in
-/// here; until then every caller is anonymous.
-fn authenticate(_request: &Request<Body>) -> Principal {
-    Principal::Anonymous
-}
+    /// Refuses until the caller signs in: a browser asking for a page is sent to the
+    /// sign-in page with a return URL; an API client gets 401.
+    fn challenge(&self, parts: &Parts, context: &RequestContext) -> ApiError {
+        let wants_page = matches!(parts.method, Method::GET | Method::HEAD)
+            && parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"));
+        if wants_page
+            && let Some(signin) = &self.inner.signin
+            && let Some(location) = signin_location(signin, parts, context)
+        {
+            return ApiError::found("signin_required", "Sign in to continue.", location);
+        }
+        rampart_http::extract::auth::unauthenticated(None)
+    }
 
-/// Phase `authorize()`: the route's policy against the principal. Deny by default.
-fn authorize(route: &Route, principal: &Principal) -> Decision {
-    match (route.auth, principal) {
-        (RouteAuth::Public | RouteAuth::Optional, _) => Decision::Allow,
-        (RouteAuth::Required, Principal::Anonymous) => Decision::Challenge,
+    async fn deny(
+        &self,
+        route: &Route,
+        principal: Option<&Principal>,
+        deny: policy::Deny,
+        context: &RequestContext,
+    ) -> ApiError {
+        tracing::info!(request_id = context.request_id, route = %route.name, reason = %deny.reason, "access denied");
+        let mut event = AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied)
+            .target(format!("route:{}", route.name))
+            .client_ip(context.client.ip)
+            .request_id(context.request_id.clone())
+            .reason(deny.reason.clone());
+        if let Some(principal) = principal {
+            event = event.actor(principal.username.clone());
+        }
+        if let Err(error) = self.inner.deps.audit.record(event).await {
+            // The request is refused either way; the failure is logged.
+            tracing::error!(%error, "could not audit a policy denial");
+        }
+        let message = match deny.code {
+            "mfa_required" => "This resource needs a session that passed a second factor.",
+            "tenant_required" => "Name the tenant (X-Tenant-ID) for this resource.",
+            "tenant_forbidden" => "You are not a member of that tenant.",
+            "tenant_mismatch" => "The request names two different tenants.",
+            "tenant_invalid" => "The tenant header is invalid.",
+            _ => "You are not allowed to access this resource.",
+        };
+        ApiError::new(ErrorKind::Forbidden, deny.code, message)
+    }
+
+    /// Phase `upstream_request()`: rewrites the request for the upstream — canonical
+    /// path, header hygiene, forwarding and identity headers, injected secrets, body
+    /// limit.
+    #[allow(clippy::too_many_arguments)]
+    async fn upstream_request(
+        &self,
+        route: &Route,
+        path: &CanonicalPath,
+        mut parts: Parts,
+        body: Body,
+        caller: &Caller,
+        tenant: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<(Request<Body>, crate::body::Overflow), ApiError> {
+        if let Some(length) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && length > route.body_limit
+        {
+            return Err(ApiError::payload_too_large());
+        }
+        let forwarded_path = if route.strip_prefix && route.prefix != "/" {
+            let rest = &path.as_str()[route.prefix.len()..];
+            if rest.is_empty() { "/" } else { rest }
+        } else {
+            path.as_str()
+        };
+        let uri = route
+            .upstream
+            .uri_for(forwarded_path, parts.uri.query())
+            .map_err(ApiError::internal)?;
+        let websocket = headers::wants_websocket(&parts.headers);
+        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        headers::strip_hop_by_hop(&mut parts.headers);
+        headers::strip_client_identity(&mut parts.headers, &self.inner.strip_extra);
+        headers::add_forwarding(
+            &mut parts.headers,
+            &context.client,
+            original_host.as_ref(),
+            &context.request_id,
+        );
+        if let Some(principal) = &caller.principal {
+            let bearer = matches!(
+                principal.method,
+                AuthMethod::AccessToken | AuthMethod::ApiToken
+            );
+            headers::strip_rampart_credentials(
+                &mut parts.headers,
+                &self.inner.session_cookie,
+                bearer,
+            );
+            if route.identity_headers {
+                let assertion = self
+                    .inner
+                    .deps
+                    .assertions
+                    .assert(principal, &route.upstream_name, tenant)
+                    .map_err(|e| {
+                        ApiError::new(
+                            ErrorKind::Internal,
+                            "internal",
+                            "Something went wrong on our side.",
+                        )
+                        .with_internal(e)
+                    })?;
+                headers::add_identity(
+                    &mut parts.headers,
+                    &IdentityHeaders {
+                        username: &principal.username,
+                        user_id: principal.user_id.as_str(),
+                        roles: &principal.roles,
+                        tenant,
+                        method: principal.method.as_str(),
+                        mfa: principal.mfa,
+                        assertion: Some(&assertion),
+                    },
+                );
+            }
+        }
+        for (name, secret) in &route.inject {
+            let value = self.inner.secrets.get(secret).await.map_err(|error| {
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    "unavailable",
+                    "The service is temporarily unavailable.",
+                )
+                .with_internal(error)
+            })?;
+            let mut value = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "internal",
+                    "Something went wrong on our side.",
+                )
+            })?;
+            value.set_sensitive(true);
+            parts.headers.insert(name.clone(), value);
+        }
+        if !route.preserve_host
+            && let Ok(host) = HeaderValue::from_str(&route.upstream.authority())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+        if websocket {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts
+                .headers
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        }
+        parts.uri = uri;
+        parts.version = if route.http2 {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
+        let (limited, overflow) = LimitedBody::new(body, route.body_limit);
+        Ok((Request::from_parts(parts, Body::new(limited)), overflow))
     }
 }
 
-/// Phase `rate_limit()`: per-route budgets. No limiter is configured yet, so every
-/// request passes.
-fn rate_limit(_route: &Route, _principal: &Principal) -> Result<(), ApiError> {
+/// Phase `rate_limit()`: the route's rate class, its per-principal quota, and its
+/// per-principal concurrency limit. 429 with `Retry-After` and `RateLimit-*`.
+async fn rate_limit(
+    route: &Route,
+    principal: Option<&Principal>,
+    context: &RequestContext,
+) -> Result<Admission, ApiError> {
+    let user = principal.map(|p| p.user_id.as_str());
+    let credential = principal.and_then(|p| p.credential_id.as_deref());
+    let mut headers = Vec::new();
+    if let Some(class) = &route.class {
+        let key = class.key_by.key(context.client.ip, user, credential);
+        let decision = class.bucket.check(&key).await;
+        headers = ratelimit_headers(&decision);
+        if let Decision::Limited { .. } = decision {
+            return Err(too_many(&decision));
+        }
+    }
+    if let (Some(quota), Some(user)) = (&route.quota, user) {
+        let decision = quota.check(&Key::Name(Arc::from(user))).await;
+        if let Decision::Limited { .. } = decision {
+            return Err(too_many(&decision));
+        }
+    }
+    let permit = match (&route.concurrency, user) {
+        (Some(limiter), Some(user)) => match limiter.try_acquire(&Key::Name(Arc::from(user))) {
+            Some(permit) => Some(permit),
+            None => {
+                return Err(ApiError::new(
+                    ErrorKind::RateLimited,
+                    "too_many_concurrent_requests",
+                    "Too many requests in flight; wait for one to finish.",
+                )
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+        },
+        _ => None,
+    };
+    Ok(Admission { headers, permit })
+}
+
+/// Cookie-authenticated state-changing requests must not come from another site:
+/// a forged cross-site form would otherwise act with the victim's session at the
+/// upstream. `Sec-Fetch-Site: cross-site` is refused; so is an `Origin` whose host
+/// differs from the request's host.
+fn cross_site_check(parts: &Parts) -> Result<(), ApiError> {
+    let refuse = || {
+        ApiError::new(
+            ErrorKind::Forbidden,
+            "csrf_failed",
+            "Cross-site requests with the session cookie are refused.",
+        )
+    };
+    if parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
+        return Err(refuse());
+    }
+    if let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        let origin_host = url::Url::parse(origin)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        let host = request_host_of(&parts.headers, &parts.uri);
+        if origin_host.is_none() || origin_host != host {
+            return Err(refuse());
+        }
+    }
     Ok(())
 }
 
-/// Phase `upstream_request()`: rewrites the request for the upstream — canonical path,
-/// header hygiene, forwarding headers, body limit.
-fn upstream_request(
-    route: &Route,
-    path: &CanonicalPath,
-    request: Request<Body>,
+/// The sign-in URL with `rd` set to the request's own URL.
+fn signin_location(
+    signin: &url::Url,
+    parts: &Parts,
     context: &RequestContext,
-) -> Result<(Request<Body>, crate::body::Overflow), ApiError> {
-    let (mut parts, body) = request.into_parts();
-    if let Some(length) = parts
+) -> Option<HeaderValue> {
+    let host = parts
         .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && length > route.body_limit
-    {
-        return Err(ApiError::payload_too_large());
-    }
-    let forwarded_path = if route.strip_prefix && route.prefix != "/" {
-        let rest = &path.as_str()[route.prefix.len()..];
-        if rest.is_empty() { "/" } else { rest }
-    } else {
-        path.as_str()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())?;
+    let scheme = match context.client.scheme {
+        Scheme::Https => "https",
+        Scheme::Http => "http",
     };
-    let uri = route
-        .upstream
-        .uri_for(forwarded_path, parts.uri.query())
-        .map_err(ApiError::internal)?;
-    let websocket = headers::wants_websocket(&parts.headers);
-    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
-    headers::strip_hop_by_hop(&mut parts.headers);
-    headers::strip_client_identity(&mut parts.headers, &[]);
-    headers::add_forwarding(
-        &mut parts.headers,
-        &context.client,
-        original_host.as_ref(),
-        &context.request_id,
-    );
-    if let Ok(host) = HeaderValue::from_str(&route.upstream.authority()) {
-        parts.headers.insert(header::HOST, host);
-    }
-    if websocket {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts
-            .headers
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    }
-    parts.uri = uri;
-    parts.version = if route.http2 {
-        Version::HTTP_2
-    } else {
-        Version::HTTP_11
-    };
-    let (limited, overflow) = LimitedBody::new(body, route.body_limit);
-    Ok((Request::from_parts(parts, Body::new(limited)), overflow))
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut location = signin.clone();
+    location
+        .query_pairs_mut()
+        .append_pair("rd", &format!("{scheme}://{host}{path_and_query}"));
+    HeaderValue::from_str(location.as_str()).ok()
 }
 
 /// Phase `send()`: forwards the request and maps failures to 502/504 (or 413 when the
@@ -355,7 +699,17 @@ async fn send(
 ) -> Result<Response, ApiError> {
     let client_upgrade = hyper::upgrade::on(&mut request);
     let is_upgrade = request.headers().contains_key(header::UPGRADE);
-    let mut response = match route.upstream.send(request).await {
+    let sent = match route.timeout {
+        Some(limit) => match tokio::time::timeout(limit, route.upstream.send(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::Timeout {
+                upstream: Arc::clone(&route.upstream_name),
+                timeout: limit,
+            }),
+        },
+        None => route.upstream.send(request).await,
+    };
+    let mut response = match sent {
         Ok(response) => response,
         Err(_) if overflow.happened() => return Err(ApiError::payload_too_large()),
         Err(error @ SendError::Timeout { .. }) => {
@@ -396,22 +750,36 @@ async fn send(
 }
 
 /// Phase `respond()`: hop-by-hop headers out (except for a 101, which needs
-/// `Connection`/`Upgrade`), baseline security headers in when the upstream set none,
+/// `Connection`/`Upgrade`), the route's header policy, CORS and rate-limit headers,
 /// and the response marked as the upstream's own so error envelopes leave it alone.
-fn respond(mut response: Response) -> Response {
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        headers::strip_hop_by_hop(response.headers_mut());
+fn respond(
+    route: &Route,
+    response: Response,
+    context: &RequestContext,
+    authenticated: bool,
+    cors_headers: Vec<(HeaderName, HeaderValue)>,
+    admission: Admission,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    if parts.status != StatusCode::SWITCHING_PROTOCOLS {
+        headers::strip_hop_by_hop(&mut parts.headers);
     }
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "strict-origin-when-cross-origin"),
-    ] {
-        if !headers.contains_key(name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+    route.headers.apply(
+        &mut parts.headers,
+        context.client.scheme == Scheme::Https,
+        authenticated,
+    );
+    if route.cors.is_some() {
+        parts.headers.append(header::VARY, crate::cors::vary());
     }
+    for (name, value) in cors_headers.into_iter().chain(admission.headers) {
+        parts.headers.insert(name, value);
+    }
+    let body = match admission.permit {
+        Some(permit) => Body::new(Guarded::new(body, permit)),
+        None => body,
+    };
+    let mut response = Response::from_parts(parts, body);
     response.extensions_mut().insert(Passthrough);
     response
 }
@@ -427,6 +795,25 @@ fn log(context: &RequestContext, route: &str, response: &Response) {
         elapsed_ms = context.started.elapsed().as_secs_f64() * 1000.0,
         "proxied"
     );
+}
+
+/// The request's host, lower-case, without port: from `Host` (HTTP/1.1) or the URI
+/// authority (HTTP/2).
+pub fn request_host<B>(request: &Request<B>) -> Option<String> {
+    request_host_of(request.headers(), request.uri())
+}
+
+fn request_host_of(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    let raw = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+    };
+    Some(host.to_ascii_lowercase())
 }
 
 /// Puts the gateway in front of Rampart's own endpoints: requests for an

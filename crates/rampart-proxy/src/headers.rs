@@ -120,6 +120,85 @@ pub fn add_forwarding(
     }
 }
 
+/// Removes the credential Rampart consumed, so the upstream never holds a user's
+/// Rampart session or token: the session cookie is cut out of `Cookie` (other cookies
+/// stay), and a bearer token Rampart accepted is removed from `Authorization`.
+pub fn strip_rampart_credentials(
+    headers: &mut HeaderMap,
+    session_cookie: &str,
+    bearer_consumed: bool,
+) {
+    if bearer_consumed {
+        headers.remove(header::AUTHORIZATION);
+    }
+    let cookies: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::COOKIE);
+    for value in cookies {
+        let Ok(text) = value.to_str() else {
+            // Not text: cannot be Rampart's cookie; pass it through untouched.
+            headers.append(header::COOKIE, value);
+            continue;
+        };
+        let kept: Vec<&str> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|pair| {
+                !pair.is_empty()
+                    && pair
+                        .split_once('=')
+                        .is_none_or(|(name, _)| name.trim() != session_cookie)
+            })
+            .collect();
+        if !kept.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+        {
+            headers.append(header::COOKIE, value);
+        }
+    }
+}
+
+/// The identity of an authenticated caller, as headers for the upstream.
+pub struct IdentityHeaders<'a> {
+    /// The username.
+    pub username: &'a str,
+    /// The user id.
+    pub user_id: &'a str,
+    /// Role names.
+    pub roles: &'a [String],
+    /// The resolved tenant.
+    pub tenant: Option<&'a str>,
+    /// How the caller authenticated.
+    pub method: &'a str,
+    /// Whether a second factor was passed.
+    pub mfa: bool,
+    /// The signed assertion JWT.
+    pub assertion: Option<&'a str>,
+}
+
+/// Adds `X-Rampart-*` identity headers (after [`strip_client_identity`] removed any
+/// the client sent).
+pub fn add_identity(headers: &mut HeaderMap, identity: &IdentityHeaders<'_>) {
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    put("x-rampart-user", identity.username);
+    put("x-rampart-user-id", identity.user_id);
+    put("x-rampart-roles", &identity.roles.join(","));
+    if let Some(tenant) = identity.tenant {
+        put("x-rampart-tenant", tenant);
+    }
+    put("x-rampart-auth-method", identity.method);
+    put("x-rampart-mfa", if identity.mfa { "true" } else { "false" });
+    if let Some(assertion) = identity.assertion {
+        put("x-rampart-assertion", assertion);
+    }
+}
+
 /// Whether the request asks for a WebSocket upgrade (`Connection: upgrade` and
 /// `Upgrade: websocket`).
 pub fn wants_websocket(headers: &HeaderMap) -> bool {
@@ -186,6 +265,32 @@ mod tests {
         ]);
         strip_client_identity(&mut h, &[HeaderName::from_static("x-remote-user")]);
         assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn rampart_session_cookie_and_consumed_bearer_are_removed() {
+        let mut h = map(&[
+            (
+                "cookie",
+                "theme=dark; __Host-rampart_session=SECRET; lang=en",
+            ),
+            ("cookie", "__Host-rampart_session=SECRET2"),
+            ("authorization", "Bearer rmp_xyz"),
+        ]);
+        strip_rampart_credentials(&mut h, "__Host-rampart_session", true);
+        let cookies: Vec<&str> = h
+            .get_all("cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(cookies, ["theme=dark; lang=en"]);
+        assert!(!h.contains_key("authorization"));
+        let mut keep = map(&[("authorization", "Basic dXNlcjpwYXNz")]);
+        strip_rampart_credentials(&mut keep, "__Host-rampart_session", false);
+        assert!(
+            keep.contains_key("authorization"),
+            "an app's own credential is not Rampart's"
+        );
     }
 
     #[test]

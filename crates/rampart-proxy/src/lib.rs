@@ -6,9 +6,14 @@
 //! hygiene, forwarding and identity headers) → `send()` → `respond()` → `log()`.
 
 pub mod body;
+pub mod body_guard;
+pub mod cors;
 pub mod gateway;
 pub mod headers;
 pub mod normalize;
+pub mod policy;
+pub mod respond;
+pub mod secrets;
 pub mod upstream;
 
-pub use gateway::{Gateway, front};
+pub use gateway::{Gateway, GatewayDeps, front};

@@ -14,12 +14,14 @@
 //! Callers create a [`Bucket`] per rate class or per-route quota at start, and check
 //! a [`Key`] (client IP, principal or token) against it per request.
 
+pub mod classes;
 pub mod concurrency;
 pub mod fallback;
 pub mod limit;
 pub mod memory;
 pub mod redis;
 
+pub use classes::{Class, Classes, KeyBy};
 pub use concurrency::{ConcurrencyLimiter, ConcurrencyPermit};
 pub use fallback::{Backend, RateLimiter};
 pub use limit::{Decision, Key, Limit};

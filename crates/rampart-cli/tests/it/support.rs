@@ -93,6 +93,22 @@ backend = "{backend}"
             "RAMPART_STORAGE_URL".to_owned(),
             db.options().url.expose_secret().to_owned(),
         );
+        // The fake clock does not move unless a test moves it, so the default budgets
+        // (auth: burst 10 per IP) would never refill: tests that are not about rate
+        // limiting get budgets they cannot exhaust. Tests about rate limiting
+        // configure `[rate_limit]` themselves.
+        if !extra.contains("[rate_limit") {
+            for class in ["AUTH", "GENERAL"] {
+                env.insert(
+                    format!("RAMPART_RATE_LIMIT_CLASSES_{class}_RATE"),
+                    "1000000".to_owned(),
+                );
+                env.insert(
+                    format!("RAMPART_RATE_LIMIT_CLASSES_{class}_BURST"),
+                    "1000000".to_owned(),
+                );
+            }
+        }
         for (name, value) in vars {
             env.insert((*name).to_owned(), (*value).to_owned());
         }

@@ -71,7 +71,10 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticat
     let auth = match state.auth.authenticate_request(parts).await {
         Ok(Some(auth)) => auth,
         Ok(None) => return Err(unauthenticated(None)),
-        Err(error) => return Err(rejection(error, state)),
+        Err(error) => {
+            let clear = HeaderValue::from_str(&state.auth.sessions().cookie().clear()).ok();
+            return Err(rejection(error, clear));
+        }
     };
     if let Some(session) = &auth.session
         && is_unsafe(&parts.method)
@@ -127,7 +130,9 @@ pub fn unauthenticated(refused: Option<AuthMethod>) -> ApiError {
     )
 }
 
-fn rejection(error: AuthError, state: &AppState) -> ApiError {
+/// The response for a refused credential. `clear_cookie` is the `Set-Cookie` that
+/// removes the session cookie, sent when the cookie was the refused credential.
+pub fn rejection(error: AuthError, clear_cookie: Option<HeaderValue>) -> ApiError {
     match error {
         AuthError::QueryCredentials => ApiError::new(
             ErrorKind::Client,
@@ -144,9 +149,9 @@ fn rejection(error: AuthError, state: &AppState) -> ApiError {
             let err = unauthenticated(Some(method));
             if method == AuthMethod::Session {
                 // Tell the browser to drop a cookie that will never work again.
-                match HeaderValue::from_str(&state.auth.sessions().cookie().clear()) {
-                    Ok(clear) => err.with_header(header::SET_COOKIE, clear),
-                    Err(_) => err,
+                match clear_cookie {
+                    Some(clear) => err.with_header(header::SET_COOKIE, clear),
+                    None => err,
                 }
             } else {
                 err

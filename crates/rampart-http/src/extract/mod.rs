@@ -72,15 +72,22 @@ impl ClientMeta {
 
     /// Reads the client from a request's parts.
     pub fn from_parts(parts: &Parts, trusted: &TrustedProxies) -> Self {
-        // The listener always sets the peer; only in-process tests without it fall
-        // back to the unspecified address.
-        let peer = parts
+        // The edge middleware resolved the client once; recompute only where it did
+        // not run (in-process tests of a bare router).
+        let info = parts
             .extensions
-            .get::<PeerAddr>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
-        let tls = parts.extensions.get::<Transport>() == Some(&Transport::Tls);
+            .get::<ClientInfo>()
+            .copied()
+            .unwrap_or_else(|| {
+                let peer = parts
+                    .extensions
+                    .get::<PeerAddr>()
+                    .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+                let tls = parts.extensions.get::<Transport>() == Some(&Transport::Tls);
+                client_ip::resolve(peer, tls, &parts.headers, trusted)
+            });
         Self {
-            info: client_ip::resolve(peer, tls, &parts.headers, trusted),
+            info,
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
@@ -98,6 +105,9 @@ impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        if parts.extensions.get::<ClientInfo>().is_some() {
+            return Ok(Self::from_parts(parts, &TrustedProxies::default()));
+        }
         let trusted = TrustedProxies::new(state.config.server.trusted_proxies.clone());
         Ok(Self::from_parts(parts, &trusted))
     }

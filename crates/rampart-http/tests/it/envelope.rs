@@ -41,7 +41,7 @@ fn app() -> Router {
             request_timeout: Duration::from_secs(5),
         },
     );
-    layered(routes.fallback(not_found))
+    layered(routes.fallback(not_found), Default::default())
 }
 
 async fn send(request: Request<Body>) -> (StatusCode, http::HeaderMap, serde_json::Value) {

@@ -29,6 +29,7 @@
 //! audited.
 
 pub mod api;
+pub mod assertion;
 mod keyring;
 #[cfg(test)]
 pub(crate) mod tests;
