@@ -163,7 +163,13 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     let gateway =
         Gateway::new(&config, services::gateway_deps(&state)).context("cannot set up upstreams")?;
     let probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
-    let mut own = app::own_routes(Readiness::new(probes)).merge(routes::api(state.clone()));
+    let forward_auth = if config.forward_auth.enabled {
+        rampart_proxy::forward_auth::router(gateway.clone())
+    } else {
+        utoipa_axum::router::OpenApiRouter::new()
+    };
+    let mut own =
+        app::own_routes(Readiness::new(probes)).merge(routes::api(state.clone(), forward_auth));
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     let mut metrics_addr = None;

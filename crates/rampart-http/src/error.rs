@@ -139,6 +139,14 @@ impl ApiError {
         self
     }
 
+    /// A response header this error will carry, if set.
+    pub fn header(&self, name: HeaderName) -> Option<&HeaderValue> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
     /// The status code this error maps to.
     pub fn status(&self) -> StatusCode {
         self.status

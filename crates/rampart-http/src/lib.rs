@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
 pub mod request_id;
+pub mod return_url;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -29,6 +29,7 @@ use rampart_http::metrics::RouteLabel;
 use rampart_http::middleware::Passthrough;
 use rampart_http::ratelimit::{ratelimit_headers, too_many};
 use rampart_http::request_id::RequestId;
+use rampart_http::return_url::ReturnUrls;
 use rampart_identity::authenticate::{Authentication, Authenticator};
 use rampart_identity::tokens::assertion::Assertions;
 use rampart_ratelimit::{
@@ -82,10 +83,11 @@ struct Inner {
     signin: Option<url::Url>,
     strip_extra: Vec<HeaderName>,
     secrets: SecretCache,
+    return_urls: ReturnUrls,
 }
 
 /// A configured route, compiled for matching and enforcement.
-struct Route {
+pub(crate) struct Route {
     name: Arc<str>,
     host: Option<String>,
     prefix: String,
@@ -107,10 +109,10 @@ struct Route {
 }
 
 /// Facts about the request gathered once and used by every phase.
-struct RequestContext {
-    request_id: String,
-    client: ClientInfo,
-    started: Instant,
+pub(crate) struct RequestContext {
+    pub(crate) request_id: String,
+    pub(crate) client: ClientInfo,
+    pub(crate) started: Instant,
 }
 
 /// What `authenticate()` established.
@@ -198,6 +200,7 @@ impl Gateway {
                 .then(b.prefix.len().cmp(&a.prefix.len()))
         });
         let secrets = SecretCache::new(Arc::clone(&deps.vault));
+        let return_urls = return_urls(config);
         Ok(Self {
             inner: Arc::new(Inner {
                 routes,
@@ -222,6 +225,7 @@ impl Gateway {
                     .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
                     .collect(),
                 secrets,
+                return_urls,
                 deps,
             }),
         })
@@ -290,12 +294,7 @@ impl Gateway {
         if caller.by_cookie && rampart_http::extract::auth::is_unsafe(&parts.method) {
             cross_site_check(&parts)?;
         }
-        let tenant = match route.policy.decide(
-            &self.inner.deps.roles,
-            caller.principal.as_ref(),
-            &parts.headers,
-            parts.uri.query(),
-        ) {
+        let tenant = match self.decide(route, caller.principal.as_ref(), &parts) {
             policy::Decision::Allow { tenant } => tenant,
             policy::Decision::Challenge => return Err(self.challenge(&parts, context)),
             policy::Decision::Deny(deny) => {
@@ -327,7 +326,7 @@ impl Gateway {
         ))
     }
 
-    fn context(&self, request: &Request<Body>) -> RequestContext {
+    pub(crate) fn context(&self, request: &Request<Body>) -> RequestContext {
         let request_id = request
             .extensions()
             .get::<RequestId>()
@@ -358,18 +357,67 @@ impl Gateway {
         })?;
         let host = request_host(request);
         let route = self
-            .inner
-            .routes
-            .iter()
-            .find(|route| {
-                route
-                    .host
-                    .as_deref()
-                    .is_none_or(|h| Some(h) == host.as_deref())
-                    && path.starts_with_segment(&route.prefix)
-            })
+            .route_for(host.as_deref(), &path)
             .ok_or_else(ApiError::not_found)?;
         Ok((route, path))
+    }
+
+    /// The first route matching `host` and `path`.
+    pub(crate) fn route_for(&self, host: Option<&str>, path: &CanonicalPath) -> Option<&Route> {
+        self.inner.routes.iter().find(|route| {
+            route.host.as_deref().is_none_or(|h| Some(h) == host)
+                && path.starts_with_segment(&route.prefix)
+        })
+    }
+
+    /// `authenticate()` for forward-auth: the principal only.
+    pub(crate) async fn authenticate_route(
+        &self,
+        route: &Route,
+        parts: &Parts,
+    ) -> Result<Option<Principal>, ApiError> {
+        Ok(self.authenticate(route, parts).await?.principal)
+    }
+
+    /// `authorize()`: the route's policy for `principal`.
+    pub(crate) fn decide(
+        &self,
+        route: &Route,
+        principal: Option<&Principal>,
+        parts: &Parts,
+    ) -> policy::Decision {
+        route.policy.decide(
+            &self.inner.deps.roles,
+            principal,
+            &parts.headers,
+            parts.uri.query(),
+        )
+    }
+
+    /// Whether the route sends identity headers.
+    pub(crate) fn identity_headers_enabled(&self, route: &Route) -> bool {
+        route.identity_headers
+    }
+
+    /// The signed identity assertion for `principal` at the route's upstream.
+    pub(crate) fn assertion(
+        &self,
+        route: &Route,
+        principal: &Principal,
+        tenant: Option<&str>,
+    ) -> Result<Arc<str>, ApiError> {
+        self.inner
+            .deps
+            .assertions
+            .assert(principal, &route.upstream_name, tenant)
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "internal",
+                    "Something went wrong on our side.",
+                )
+                .with_internal(e)
+            })
     }
 
     /// Phase `authenticate()`: who is calling. Public routes skip it entirely (their
@@ -416,7 +464,7 @@ impl Gateway {
 
     /// Refuses until the caller signs in: a browser asking for a page is sent to the
     /// sign-in page with a return URL; an API client gets 401.
-    fn challenge(&self, parts: &Parts, context: &RequestContext) -> ApiError {
+    pub(crate) fn challenge(&self, parts: &Parts, context: &RequestContext) -> ApiError {
         let wants_page = matches!(parts.method, Method::GET | Method::HEAD)
             && parts
                 .headers
@@ -425,14 +473,14 @@ impl Gateway {
                 .is_some_and(|accept| accept.contains("text/html"));
         if wants_page
             && let Some(signin) = &self.inner.signin
-            && let Some(location) = signin_location(signin, parts, context)
+            && let Some(location) = signin_location(signin, parts, context, &self.inner.return_urls)
         {
             return ApiError::found("signin_required", "Sign in to continue.", location);
         }
         rampart_http::extract::auth::unauthenticated(None)
     }
 
-    async fn deny(
+    pub(crate) async fn deny(
         &self,
         route: &Route,
         principal: Option<&Principal>,
@@ -522,19 +570,7 @@ impl Gateway {
                 bearer,
             );
             if route.identity_headers {
-                let assertion = self
-                    .inner
-                    .deps
-                    .assertions
-                    .assert(principal, &route.upstream_name, tenant)
-                    .map_err(|e| {
-                        ApiError::new(
-                            ErrorKind::Internal,
-                            "internal",
-                            "Something went wrong on our side.",
-                        )
-                        .with_internal(e)
-                    })?;
+                let assertion = self.assertion(route, principal, tenant)?;
                 headers::add_identity(
                     &mut parts.headers,
                     &IdentityHeaders {
@@ -674,6 +710,7 @@ fn signin_location(
     signin: &url::Url,
     parts: &Parts,
     context: &RequestContext,
+    return_urls: &ReturnUrls,
 ) -> Option<HeaderValue> {
     let host = parts
         .headers
@@ -685,9 +722,8 @@ fn signin_location(
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut location = signin.clone();
-    location
-        .query_pairs_mut()
-        .append_pair("rd", &format!("{scheme}://{host}{path_and_query}"));
+    let target = return_urls.validate(&format!("{scheme}://{host}{path_and_query}"));
+    location.query_pairs_mut().append_pair("rd", &target);
     HeaderValue::from_str(location.as_str()).ok()
 }
 
@@ -808,12 +844,40 @@ fn request_host_of(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String>
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    host_without_port(raw)
+}
+
+/// `host[:port]` → `host`, lower-case (IPv6 literals keep no brackets).
+pub(crate) fn host_without_port(raw: &str) -> Option<String> {
     let host = if let Some(rest) = raw.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
     };
     Some(host.to_ascii_lowercase())
+}
+
+/// The origins a sign-in may return to: `public_url`'s, each route host's (`https`,
+/// and `http` too when Rampart itself is served over plain `http` in development),
+/// and `forward_auth.redirect_allowlist`.
+fn return_urls(config: &Config) -> ReturnUrls {
+    let plain_http = config
+        .public_url
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "http");
+    let mut origins: Vec<String> = config
+        .public_url
+        .iter()
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    for host in config.routes.iter().filter_map(|r| r.host.as_deref()) {
+        origins.push(format!("https://{host}"));
+        if plain_http {
+            origins.push(format!("http://{host}"));
+        }
+    }
+    origins.extend(config.forward_auth.redirect_allowlist.iter().cloned());
+    ReturnUrls::new(origins)
 }
 
 /// Puts the gateway in front of Rampart's own endpoints: requests for an

@@ -8,6 +8,7 @@
 pub mod body;
 pub mod body_guard;
 pub mod cors;
+pub mod forward_auth;
 pub mod gateway;
 pub mod headers;
 pub mod normalize;

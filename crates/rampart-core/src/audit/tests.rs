@@ -806,9 +806,15 @@ async fn two_writers_recording_concurrently_land_every_event_once_in_one_chain()
     actors.dedup();
     assert_eq!(actors.len(), 240, "an event was lost or written twice");
     assert_checkpoints_are_linear(&tables);
-    // Count checkpoints land every 5 records whoever crossed the boundary, apart from
-    // the final ones.
-    assert!(tables.checkpoints.keys().filter(|s| *s % 5 == 0).count() >= 47);
+    // No more than 5 records (N) between two checkpoints, whoever crossed the count,
+    // and the last record is signed. (A writer's shutdown checkpoint may land between
+    // count boundaries; the count then restarts from it.)
+    let seqs: Vec<i64> = tables.checkpoints.keys().copied().collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] - w[0] <= 5) && seqs.first().is_some_and(|s| *s <= 5),
+        "checkpoints more than 5 records apart: {seqs:?}"
+    );
+    assert_eq!(seqs.last(), Some(&240), "{seqs:?}");
 
     for (file, auditor) in [("a.jsonl", &a), ("b.jsonl", &b)] {
         let report = intact(log.verify_file_copy(file).await);

@@ -68,19 +68,20 @@ pub fn documented() -> OpenApiRouter<AppState> {
 
 /// The API router (state applied) and the `/api/v1/openapi.json` endpoint serving
 /// the document built from the same routes.
-pub fn api(state: AppState) -> Router {
-    let (router, openapi) = documented().split_for_parts();
+pub fn api(state: AppState, extra: OpenApiRouter) -> Router {
+    let (router, openapi) = documented()
+        .with_state(state)
+        .merge(extra)
+        .split_for_parts();
     // Rendered once: the document is fixed for the life of the process.
     let body = bytes::Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default());
-    router
-        .route(
-            "/api/v1/openapi.json",
-            get(move || {
-                let body = body.clone();
-                async move { ([(http::header::CONTENT_TYPE, "application/json")], body) }
-            }),
-        )
-        .with_state(state)
+    router.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let body = body.clone();
+            async move { ([(http::header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
 }
 
 /// The OpenAPI document, for tests and tooling.
