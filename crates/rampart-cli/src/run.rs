@@ -92,16 +92,50 @@ impl Running {
         &self.state
     }
 
-    /// Reloads the TLS certificate and key from disk (SIGHUP). On error the old
-    /// certificate stays in use.
-    pub fn reload_tls(&self) -> anyhow::Result<()> {
+    /// Reloads the TLS certificate and key from disk (SIGHUP). New connections get
+    /// the new certificate; established connections keep the one they were made with
+    /// and are not interrupted. On any error — unreadable or empty files, an open key
+    /// file, a key that does not belong to the certificate (a reload that caught the
+    /// files half-replaced) — the current certificate stays in use. Every attempt is
+    /// audited as `config.reloaded`.
+    pub async fn reload_tls(&self) -> Result<TlsReload, http_tls::TlsError> {
         let (Some(handle), Some(tls)) = (&self.tls, &self.config.server.tls) else {
-            return Ok(());
+            return Ok(TlsReload::NotConfigured);
         };
-        let config = http_tls::server_config(&tls.cert_path, &tls.key_path, min_version(tls))?;
-        handle.replace(config);
-        Ok(())
+        let loaded = http_tls::server_config(&tls.cert_path, &tls.key_path, min_version(tls));
+        let event = match &loaded {
+            Ok(loaded) => AuditEvent::new(EventKind::ConfigReloaded, Outcome::Success)
+                .detail("fingerprint", loaded.fingerprint.clone()),
+            Err(error) => AuditEvent::new(EventKind::ConfigReloaded, Outcome::Failure)
+                .reason(error.to_string()),
+        };
+        let event = event
+            .actor("rampart")
+            .target("server.tls")
+            .detail("trigger", "SIGHUP");
+        let result = loaded.map(|loaded| {
+            handle.replace(loaded.config);
+            TlsReload::Reloaded {
+                fingerprint: loaded.fingerprint,
+            }
+        });
+        if let Err(error) = self.state.audit.record(event).await {
+            tracing::error!(%error, "cannot audit the TLS reload");
+        }
+        result
     }
+}
+
+/// What a TLS reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsReload {
+    /// New connections are served the certificate with this SHA-256 fingerprint.
+    Reloaded {
+        /// Colon-separated hex, as `openssl x509 -noout -fingerprint -sha256` prints it.
+        fingerprint: String,
+    },
+    /// There is no `[server.tls]`: nothing to reload.
+    NotConfigured,
 }
 
 /// Runs the guardrails and refuses a production start on any failure; logs every
@@ -215,10 +249,12 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     );
 
     let tls = match &config.server.tls {
-        Some(tls) => Some(TlsHandle::new(
-            http_tls::server_config(&tls.cert_path, &tls.key_path, min_version(tls))
-                .context("cannot set up TLS")?,
-        )),
+        Some(tls) => {
+            let loaded = http_tls::server_config(&tls.cert_path, &tls.key_path, min_version(tls))
+                .context("cannot set up TLS")?;
+            tracing::info!(fingerprint = %loaded.fingerprint, "serving TLS certificate");
+            Some(TlsHandle::new(loaded.config))
+        }
         None => None,
     };
     let listener = match options.listener {

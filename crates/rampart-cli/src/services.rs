@@ -2,7 +2,8 @@
 //! the unsealed keys. Each feature's service is constructed here, in one place.
 
 use std::num::{NonZeroU64, NonZeroUsize};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_config::{Config, Mode};
@@ -17,6 +18,7 @@ use rampart_http::edge::EdgeSettings;
 use rampart_http::state::{AppInner, AppState};
 use rampart_identity::accounts::{self, Accounts, AccountsDeps, AccountsSettings};
 use rampart_identity::authenticate::Authenticator;
+use rampart_identity::fanout::{Fanout, Targets, Transport};
 use rampart_identity::magic::{MagicLinkAccounts, MagicLinkDeps, MagicLinkSettings, MagicLinks};
 use rampart_identity::mail::Mailer;
 use rampart_identity::sessions::{CredentialRevoker, Sessions};
@@ -77,9 +79,101 @@ pub fn roles(config: &Config) -> Roles {
     Roles::new(roles, config.api_tokens.allow_admin)
 }
 
+/// Whether a process listens on the fan-out channel (servers) or only publishes
+/// (maintenance commands, which hold no caches worth keeping coherent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanoutRole {
+    /// Publish and subscribe.
+    Server,
+    /// Publish only.
+    Command,
+}
+
+/// The revocation fan-out (F-HA, `rampart_identity::fanout`): with `[redis]`, a hub
+/// whose messages travel on the channel `<redis.key_prefix>:invalidate`
+/// (`rampart_redis::Fanout`); without Redis, a local hub and nothing changes.
+pub fn fanout(config: &Config, role: FanoutRole) -> anyhow::Result<Arc<Fanout>> {
+    let Some(redis) = &config.redis else {
+        return Ok(Fanout::local());
+    };
+    let hub = Fanout::shared();
+    let settings = rampart_redis::FanoutSettings {
+        channel: format!("{}:invalidate", redis.key_prefix),
+        connect_timeout: redis.connect_timeout,
+        response_timeout: redis.response_timeout,
+        resync: hub.resync_payload(),
+    };
+    let transport = match role {
+        FanoutRole::Server => rampart_redis::Fanout::start(
+            &redis.url.value,
+            &settings,
+            Arc::new(HubListener(Arc::downgrade(&hub))),
+        ),
+        FanoutRole::Command => rampart_redis::Fanout::publisher(&redis.url.value, &settings),
+    }
+    .context("cannot set up the revocation fan-out ([redis])")?;
+    hub.set_transport(Arc::new(RedisTransport(transport)));
+    if role == FanoutRole::Server {
+        tracing::info!(
+            channel = %settings.channel,
+            "revocation fan-out on Redis; cached credentials live at most 1 s until subscribed"
+        );
+    }
+    Ok(hub)
+}
+
+/// Before a maintenance command exits: waits (at most 5 s) until its invalidations
+/// have reached Redis, so running servers evict at once; warns if they have not (the
+/// servers then see the change within their cache lifetime).
+pub async fn flush_fanout(fanout: &Fanout) {
+    if !fanout.flush(Duration::from_secs(5)).await {
+        tracing::warn!(
+            "could not publish the change on the revocation fan-out; running servers see it within their cache lifetime (at most 10 s)"
+        );
+    }
+}
+
+/// Carries the hub's messages on Redis.
+struct RedisTransport(rampart_redis::Fanout);
+
+#[async_trait::async_trait]
+impl Transport for RedisTransport {
+    fn send(&self, payload: Vec<u8>) {
+        self.0.publish(payload);
+    }
+
+    async fn flush(&self, within: Duration) -> bool {
+        self.0.flush(within).await
+    }
+}
+
+/// Hands what arrives on Redis to the hub (weakly: the hub owns the transport).
+struct HubListener(Weak<Fanout>);
+
+impl rampart_redis::Listener for HubListener {
+    fn subscribed(&self) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.subscribed();
+        }
+    }
+
+    fn message(&self, payload: &[u8]) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.receive(payload);
+        }
+    }
+
+    fn lost(&self) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.lost();
+        }
+    }
+}
+
 /// The identity services: sessions, tokens, API tokens, accounts (which revoke
-/// credentials through the sessions service) and the authenticator over all of them.
-/// Starts the keyring's background refresh.
+/// credentials through the sessions service) and the authenticator over all of them,
+/// publishing invalidations through `fanout` and evicting what it receives. Starts
+/// the keyring's background refresh.
 pub async fn identity(
     config: &Config,
     store: &Store,
@@ -87,15 +181,19 @@ pub async fn identity(
     audit: &Arc<Auditor>,
     clock: &Arc<dyn Clock>,
     roles: &Arc<Roles>,
+    fanout: &Arc<Fanout>,
 ) -> anyhow::Result<(Arc<Accounts>, Arc<Authenticator>)> {
     let shared = Arc::new(store.clone());
-    let sessions = Arc::new(Sessions::new(
-        &config.session,
-        shared.clone(),
-        Arc::clone(keys),
-        Arc::clone(clock),
-        Arc::clone(audit),
-    ));
+    let sessions = Arc::new(
+        Sessions::new(
+            &config.session,
+            shared.clone(),
+            Arc::clone(keys),
+            Arc::clone(clock),
+            Arc::clone(audit),
+        )
+        .with_fanout(Arc::clone(fanout)),
+    );
     let signing = Arc::new(
         SigningKeys::open(
             &config.jwt,
@@ -107,37 +205,52 @@ pub async fn identity(
         .context("cannot open the JWT signing keyring")?,
     );
     signing.spawn_refresh();
-    let tokens = Arc::new(Tokens::new(
-        &config.jwt,
-        signing,
-        shared.clone(),
-        Arc::clone(keys),
-        Arc::clone(clock),
-        Arc::clone(audit),
-    ));
-    let api_tokens = Arc::new(ApiTokens::new(
-        &config.api_tokens,
-        shared.clone(),
-        Arc::clone(clock),
-        Arc::clone(audit),
-    ));
+    let tokens = Arc::new(
+        Tokens::new(
+            &config.jwt,
+            signing,
+            shared.clone(),
+            Arc::clone(keys),
+            Arc::clone(clock),
+            Arc::clone(audit),
+        )
+        .with_fanout(Arc::clone(fanout)),
+    );
+    let api_tokens = Arc::new(
+        ApiTokens::new(
+            &config.api_tokens,
+            shared.clone(),
+            Arc::clone(clock),
+            Arc::clone(audit),
+        )
+        .with_fanout(Arc::clone(fanout)),
+    );
     let revoker = Arc::new(CredentialRevoker::new(
         Arc::clone(&sessions),
         Arc::clone(&tokens),
         Arc::clone(&api_tokens),
     ));
-    let accounts = Arc::new(Accounts::new(
-        AccountsDeps {
-            store: shared,
-            keys: Arc::clone(keys),
-            clock: Arc::clone(clock),
-            audit: Arc::clone(audit),
-            roles: Arc::clone(roles),
-            revoker,
-        },
-        accounts::password_hasher(config).context("invalid [auth.password] settings")?,
-        AccountsSettings::from_config(config),
-    ));
+    let accounts = Arc::new(
+        Accounts::new(
+            AccountsDeps {
+                store: shared,
+                keys: Arc::clone(keys),
+                clock: Arc::clone(clock),
+                audit: Arc::clone(audit),
+                roles: Arc::clone(roles),
+                revoker,
+            },
+            accounts::password_hasher(config).context("invalid [auth.password] settings")?,
+            AccountsSettings::from_config(config),
+        )
+        .with_fanout(Arc::clone(fanout)),
+    );
+    fanout.attach(Targets {
+        sessions: Arc::downgrade(&sessions),
+        tokens: Arc::downgrade(&tokens),
+        api_tokens: Arc::downgrade(&api_tokens),
+        accounts: Arc::downgrade(&accounts),
+    });
     let mut authenticator = Authenticator::new(
         sessions,
         tokens,
@@ -169,7 +282,8 @@ pub async fn app_state(
         Arc::clone(&clock),
     ));
     let roles = Arc::new(roles(&config));
-    let (accounts, auth) = identity(&config, store, &keys, &audit, &clock, &roles).await?;
+    let fanout = fanout(&config, FanoutRole::Server)?;
+    let (accounts, auth) = identity(&config, store, &keys, &audit, &clock, &roles, &fanout).await?;
     let magic = magic_links(&config, store, &accounts, &audit, &clock)?;
     let limiter = rate_limiter(&config, Arc::clone(&clock)).await?;
     let classes = rate_classes(&config, &limiter);
@@ -202,6 +316,7 @@ pub async fn rate_limiter(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
             &redis.url.value,
             redis.connect_timeout,
             redis.response_timeout,
+            &redis.key_prefix,
             clock,
         )
         .await?),

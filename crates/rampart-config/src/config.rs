@@ -422,6 +422,8 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// Time to wait for a reply before falling back to local state.
     pub response_timeout: Duration,
+    /// Namespace of Rampart's Redis keys and channels (`a-z0-9_.:-`, 1 to 64).
+    pub key_prefix: String,
 }
 
 /// `[metrics]`.

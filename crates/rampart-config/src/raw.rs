@@ -247,6 +247,8 @@ pub(crate) struct RawRedis {
     /// Time to wait for a reply before falling back to local state.
     #[schemars(extend("x-kind" = "duration"))]
     pub response_timeout: String,
+    /// Namespace of every Redis key and channel Rampart uses (`<prefix>:rl:…` rate-limit budgets, `<prefix>:invalidate` revocation fan-out): replicas of one deployment share it; deployments sharing a Redis use different ones. 1 to 64 of `a-z0-9_.:-`.
+    pub key_prefix: String,
 }
 
 impl Default for RawRedis {
@@ -256,6 +258,7 @@ impl Default for RawRedis {
             url_file: None,
             connect_timeout: "2s".to_owned(),
             response_timeout: "500ms".to_owned(),
+            key_prefix: "rampart".to_owned(),
         }
     }
 }

@@ -126,42 +126,73 @@ pub fn resolve(
     }
 }
 
-/// The hops of `Forwarded: for=` (RFC 7239) if present, else `X-Forwarded-For`,
+/// The hops of `X-Forwarded-For` if present, else of `Forwarded: for=` (RFC 7239),
 /// left to right; `None` marks an unparsable hop.
+///
+/// `X-Forwarded-For` comes first because it is what proxies append to (nginx,
+/// HAProxy, Caddy, Traefik, Envoy, cloud load balancers), while most of them pass a
+/// client's own `Forwarded` header through untouched: preferring `Forwarded` would
+/// let any client behind such a proxy name its own address.
 fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded
+    if headers.contains_key("x-forwarded-for") {
+        return headers
+            .get_all("x-forwarded-for")
             .iter()
-            .flat_map(|v| v.split(','))
-            .filter_map(|element| {
-                element.split(';').find_map(|pair| {
-                    let (key, value) = pair.trim().split_once('=')?;
-                    key.trim()
-                        .eq_ignore_ascii_case("for")
-                        .then(|| parse_forwarded_node(value.trim()))
-                })
+            .flat_map(|v| match v.to_str() {
+                Ok(text) => text.split(',').map(|hop| parse_ip(hop.trim())).collect(),
+                Err(_) => vec![None],
             })
             .collect();
     }
     headers
-        .get_all("x-forwarded-for")
+        .get_all("forwarded")
         .iter()
         .flat_map(|v| match v.to_str() {
-            Ok(text) => text.split(',').map(|hop| parse_ip(hop.trim())).collect(),
+            Ok(text) => text
+                .split(',')
+                .filter_map(|element| {
+                    element.split(';').find_map(|pair| {
+                        let (key, value) = pair.trim().split_once('=')?;
+                        key.trim()
+                            .eq_ignore_ascii_case("for")
+                            .then(|| parse_forwarded_node(value.trim()))
+                    })
+                })
+                .collect(),
             Err(_) => vec![None],
         })
         .collect()
 }
 
+/// The scheme the nearest trusted proxy reports, from the same family of headers as
+/// the address: with `X-Forwarded-For` present, only `X-Forwarded-Proto` (a client's
+/// `Forwarded: proto=` passed through is not believed); otherwise `proto=` of the
+/// right-most `Forwarded` element that has one, else `X-Forwarded-Proto`.
 fn forwarded_proto(headers: &HeaderMap) -> Option<Scheme> {
-    let value = headers.get("x-forwarded-proto")?.to_str().ok()?;
+    let from_forwarded = if headers.contains_key("x-forwarded-for") {
+        None
+    } else {
+        headers
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (key, value) = pair.trim().split_once('=')?;
+                    key.trim()
+                        .eq_ignore_ascii_case("proto")
+                        .then(|| value.trim().trim_matches('"').to_owned())
+                })
+            })
+            .next_back()
+    };
+    let text = match from_forwarded {
+        Some(proto) => proto,
+        None => headers.get("x-forwarded-proto")?.to_str().ok()?.to_owned(),
+    };
     // With several proxies the value may be a list; the right-most is the nearest.
-    let last = value.rsplit(',').next()?.trim();
+    let last = text.rsplit(',').next()?.trim();
     if last.eq_ignore_ascii_case("https") {
         Some(Scheme::Https)
     } else if last.eq_ignore_ascii_case("http") {
@@ -260,16 +291,48 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_header_is_preferred() {
-        let h = headers(&[
-            (
-                "forwarded",
-                "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.5",
-            ),
-            ("x-forwarded-for", "6.6.6.6"),
-        ]);
+    fn forwarded_is_read_when_no_x_forwarded_for_is_present() {
+        let h = headers(&[(
+            "forwarded",
+            "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.5",
+        )]);
         let info = resolve(ip("10.0.0.1"), false, &h, &trusted());
         assert_eq!(info.ip, ip("2001:db8::1"));
+        assert_eq!(info.scheme, Scheme::Https);
+    }
+
+    #[test]
+    fn a_client_sent_forwarded_header_passed_through_a_proxy_is_not_believed() {
+        // nginx appended the real address to X-Forwarded-For and passed the client's
+        // own Forwarded header through unchanged.
+        let h = headers(&[
+            ("forwarded", "for=6.6.6.6;proto=https"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        let info = resolve(ip("10.0.0.1"), false, &h, &trusted());
+        assert_eq!(info.ip, ip("198.51.100.7"));
+        assert_eq!(info.scheme, Scheme::Http);
+    }
+
+    #[test]
+    fn forwarded_proto_is_read_like_forwarded_for() {
+        let h = headers(&[("forwarded", "for=198.51.100.7;proto=https")]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), false, &h, &trusted()).scheme,
+            Scheme::Https
+        );
+        let h = headers(&[(
+            "forwarded",
+            "for=198.51.100.7;proto=https, for=10.0.0.2;proto=http",
+        )]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), false, &h, &trusted()).scheme,
+            Scheme::Http
+        );
+        assert_eq!(
+            resolve(ip("203.0.113.1"), false, &h, &trusted()).scheme,
+            Scheme::Http
+        );
     }
 
     #[test]

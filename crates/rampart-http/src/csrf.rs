@@ -52,7 +52,8 @@ pub enum Failure {
 }
 
 impl Failure {
-    fn as_str(self) -> &'static str {
+    /// A short description, for logs.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::MissingToken => "missing token",
             Self::WrongToken => "wrong token",
@@ -85,6 +86,28 @@ pub fn verify(
     allowed_origins: &[String],
     token_valid: impl FnOnce(&str) -> bool,
 ) -> Result<(), Failure> {
+    check_origin(headers, allowed_origins)?;
+    let mut tokens = headers.get_all(HEADER).iter();
+    let token = match (tokens.next(), tokens.next()) {
+        (Some(token), None) => token.to_str().map_err(|_| Failure::WrongToken)?,
+        _ => return Err(Failure::MissingToken),
+    };
+    if token.is_empty() {
+        return Err(Failure::MissingToken);
+    }
+    if token_valid(token) {
+        Ok(())
+    } else {
+        Err(Failure::WrongToken)
+    }
+}
+
+/// The origin half of the rule (point 2 above): one `Origin` among
+/// `allowed_origins`, or `Sec-Fetch-Site: same-origin`; neither header at all is
+/// refused. On its own it guards form posts that carry no session yet — the sign-in
+/// forms, where a forged cross-site post would sign the victim's browser into the
+/// attacker's account (login CSRF).
+pub fn check_origin(headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), Failure> {
     let mut origins = headers.get_all(http::header::ORIGIN).iter();
     let origin = match (origins.next(), origins.next()) {
         (Some(origin), None) => Some(origin.to_str().map_err(|_| Failure::ForeignOrigin)?),
@@ -104,19 +127,7 @@ pub fn verify(
             Failure::NoOrigin
         });
     }
-    let mut tokens = headers.get_all(HEADER).iter();
-    let token = match (tokens.next(), tokens.next()) {
-        (Some(token), None) => token.to_str().map_err(|_| Failure::WrongToken)?,
-        _ => return Err(Failure::MissingToken),
-    };
-    if token.is_empty() {
-        return Err(Failure::MissingToken);
-    }
-    if token_valid(token) {
-        Ok(())
-    } else {
-        Err(Failure::WrongToken)
-    }
+    Ok(())
 }
 
 /// Whether `origin` (an `Origin` header value) is one of `allowed` (exact, ASCII

@@ -16,16 +16,37 @@ use http::header::{self, HeaderValue};
 
 use crate::error::{ApiError, PendingError, default_for_status, render_envelope};
 use crate::request_id::RequestId;
+use crate::server::HeadRefusal;
 
 /// Marks a response whose status and body come from an upstream: the envelope
 /// middleware leaves it alone (an upstream's own 404 page is the upstream's answer).
 #[derive(Debug, Clone, Copy)]
 pub struct Passthrough;
 
+/// Marks a response whose body is an HTML page for a browser (the sign-in forms of
+/// [`crate::routes::signin`]): the envelope middleware keeps the page as the body,
+/// whatever the status — a browser that posted a form must see a page, not JSON. An
+/// [`ApiError`] the response carries is still logged. Security headers still apply
+/// (the page sets its own `Content-Security-Policy`). Only handlers that render
+/// HTML set it; every other error keeps the JSON envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct HtmlPage;
+
 /// Middleware: renders [`ApiError`]s — and any other error status without a body
 /// of ours — as the JSON envelope, and logs internal causes.
+///
+/// A request whose head the listener refused ([`HeadRefusal`]: over the head limits,
+/// or an unacceptable `Transfer-Encoding`) is answered here, in the envelope and with
+/// `Connection: close`, before any handler runs.
 pub async fn envelope(request: Request, next: Next) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned();
+    if let Some(refusal) = request.extensions().get::<HeadRefusal>().copied() {
+        let mut response = refusal.status().into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return render_error(response, request_id.as_ref());
+    }
     let response = next.run(request).await;
     render_error(response, request_id.as_ref())
 }
@@ -34,14 +55,19 @@ pub async fn envelope(request: Request, next: Next) -> Response {
 /// the envelope. Public so that other service stacks (the proxy) share it.
 pub fn render_error(mut response: Response, request_id: Option<&RequestId>) -> Response {
     let id = request_id.map(RequestId::as_str).unwrap_or("");
+    let html_page = response.extensions().get::<HtmlPage>().is_some();
     if let Some(PendingError(err)) = response.extensions_mut().remove::<PendingError>() {
         log_error(&err, id);
+        if html_page {
+            return response;
+        }
         let body = err.envelope_json(id);
         return with_json_body(response, body);
     }
     let status = response.status();
     if (status.is_client_error() || status.is_server_error())
         && response.extensions().get::<Passthrough>().is_none()
+        && !html_page
     {
         let (code, message) = default_for_status(status);
         tracing::debug!(
@@ -170,4 +196,56 @@ pub async fn access_log(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_pages_keep_their_body_and_everything_else_gets_the_envelope() {
+        let page = || {
+            let mut response = (
+                http::StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<p>Wrong password</p>",
+            )
+                .into_response();
+            response.extensions_mut().insert(HtmlPage);
+            response
+        };
+        let kept = render_error(page(), None);
+        assert_eq!(kept.status(), http::StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            kept.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+
+        // A page carrying an ApiError (logged) still keeps its body.
+        let mut with_error = page();
+        with_error
+            .extensions_mut()
+            .insert(PendingError(ApiError::internal(std::io::Error::other(
+                "db",
+            ))));
+        let kept = render_error(with_error, None);
+        assert_eq!(
+            kept.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert!(kept.extensions().get::<PendingError>().is_none());
+
+        // Without the marker: the envelope, as before.
+        let plain = (
+            http::StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<p>x</p>",
+        )
+            .into_response();
+        let enveloped = render_error(plain, None);
+        assert_eq!(
+            enveloped.headers()[header::CONTENT_TYPE],
+            "application/json"
+        );
+    }
 }

@@ -33,6 +33,8 @@ pub const AUTH_CLASS_PATHS: &[&str] = &[
     "/api/v1/me/mfa/totp/disable",
     "/api/v1/me/mfa/recovery-codes",
     "/auth/magic-link",
+    "/login",
+    "/login/mfa",
 ];
 
 /// The rate class of one of Rampart's own paths.

@@ -116,7 +116,7 @@ pub async fn serve(
             let _permit = permit;
             match tls {
                 None => {
-                    let service = service_for(app, peer, Transport::Plain);
+                    let service = service_for(app, peer, Transport::Plain, &limits);
                     serve_http1(TokioIo::new(stream), service, &limits, watcher).await;
                 }
                 Some(tls) => {
@@ -137,7 +137,7 @@ pub async fn serve(
                         }
                     };
                     let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let service = service_for(app, peer, Transport::Tls);
+                    let service = service_for(app, peer, Transport::Tls, &limits);
                     if is_h2 {
                         serve_http2(TokioIo::new(stream), service, &limits, watcher).await;
                     } else {
@@ -159,13 +159,79 @@ pub async fn serve(
     Ok(())
 }
 
+/// A request the listener refused after reading its head. The envelope middleware
+/// ([`crate::middleware::envelope`]) answers it — with the request id, the security
+/// headers and `Connection: close` — and no handler or upstream ever sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRefusal {
+    /// More header lines than `server.max_headers`, or a head (request line and
+    /// header lines) over `server.max_header_bytes`: 431.
+    TooLarge,
+    /// A `Transfer-Encoding` other than one `chunked`: 400. The HTTP parser already
+    /// refuses a final coding other than `chunked` and conflicting `Content-Length`s,
+    /// and lets `chunked` override `Content-Length` (removing it, closing the
+    /// connection after the response, RFC 9112 §6.3); what is left is a list such as
+    /// `gzip, chunked`, whose inner coding an upstream would never learn of once the
+    /// hop-by-hop header is gone.
+    Framing,
+}
+
+impl HeadRefusal {
+    /// The response status.
+    pub fn status(self) -> http::StatusCode {
+        match self {
+            Self::TooLarge => http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Framing => http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Checks a parsed request head against the configured limits and the framing
+/// Rampart forwards.
+///
+/// The HTTP/1.1 parser's own limits are set to twice the configured ones (a hard
+/// ceiling that bounds memory): it answers heads beyond that itself, with a bare 431
+/// and no envelope. Between the configured limit and the ceiling this check refuses
+/// with the envelope. The head size is the request line and header lines as
+/// `name: value\r\n`, which is at most what the client sent.
+pub fn check_head<B>(request: &http::Request<B>, limits: &Limits) -> Option<HeadRefusal> {
+    let headers = request.headers();
+    if headers.len() > limits.max_headers {
+        return Some(HeadRefusal::TooLarge);
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |p| p.as_str().len());
+    let request_line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let header_lines: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    if request_line + header_lines + 2 > limits.max_header_bytes {
+        return Some(HeadRefusal::TooLarge);
+    }
+    let mut codings = headers.get_all(http::header::TRANSFER_ENCODING).iter();
+    if let Some(first) = codings.next() {
+        let single_chunked = first
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+        if !single_chunked || codings.next().is_some() {
+            return Some(HeadRefusal::Framing);
+        }
+    }
+    None
+}
+
 /// The per-connection service: tags each request with the connection's peer address
-/// and transport, then hands it to the router.
+/// and transport (and a [`HeadRefusal`] if its head is refused), then hands it to the
+/// router.
 #[derive(Clone)]
 struct ConnectionService {
     app: Router,
     peer: SocketAddr,
     transport: Transport,
+    limits: Arc<Limits>,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
@@ -174,6 +240,9 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
     type Future = tower::util::Oneshot<Router, http::Request<axum::body::Body>>;
 
     fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
+        if let Some(refusal) = check_head(&request, &self.limits) {
+            request.extensions_mut().insert(refusal);
+        }
         request.extensions_mut().insert(PeerAddr(self.peer));
         request.extensions_mut().insert(self.transport);
         self.app.clone().oneshot(request.map(axum::body::Body::new))
@@ -182,12 +251,23 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
 
 type HyperService = ConnectionService;
 
-fn service_for(app: Router, peer: SocketAddr, transport: Transport) -> HyperService {
+fn service_for(
+    app: Router,
+    peer: SocketAddr,
+    transport: Transport,
+    limits: &Arc<Limits>,
+) -> HyperService {
     ConnectionService {
         app,
         peer,
         transport,
+        limits: Arc::clone(limits),
     }
+}
+
+/// The HTTP parser's hard ceiling for a configured head limit (see [`check_head`]).
+fn parser_ceiling(configured: usize) -> usize {
+    configured.saturating_mul(2)
 }
 
 async fn serve_http1<I>(
@@ -202,8 +282,8 @@ async fn serve_http1<I>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers)
-        .max_header_size(limits.max_header_bytes)
+        .max_headers(parser_ceiling(limits.max_headers))
+        .max_header_size(parser_ceiling(limits.max_header_bytes))
         .keep_alive(true)
         .half_close(false);
     let connection = builder.serve_connection(io, service).with_upgrades();
@@ -232,7 +312,9 @@ async fn serve_http2<I>(
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_header_list_size(
+            u32::try_from(parser_ceiling(limits.max_header_bytes)).unwrap_or(u32::MAX),
+        )
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(limits.keep_alive_timeout / 2))
         .keep_alive_timeout(limits.keep_alive_timeout);
@@ -247,5 +329,70 @@ async fn serve_http2<I>(
     };
     if let Err(error) = result {
         tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_headers: usize, max_header_bytes: usize) -> Limits {
+        Limits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(1),
+            keep_alive_timeout: Duration::from_secs(1),
+            max_headers,
+            max_header_bytes,
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+
+    fn request(headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut builder = http::Request::get("/a?b=c");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn heads_over_the_configured_limits_are_refused() {
+        let ok = request(&[("host", "x"), ("accept", "*/*")]);
+        assert_eq!(check_head(&ok, &limits(2, 1024)), None);
+        let many = request(&[("host", "x"), ("accept", "*/*"), ("x-a", "1")]);
+        assert_eq!(
+            check_head(&many, &limits(2, 1024)),
+            Some(HeadRefusal::TooLarge)
+        );
+        // "GET /a?b=c HTTP/1.1\r\n" (21) + "host: x\r\n" (9) + "\r\n" (2) = 32.
+        let small = request(&[("host", "x")]);
+        assert_eq!(check_head(&small, &limits(10, 32)), None);
+        assert_eq!(
+            check_head(&small, &limits(10, 31)),
+            Some(HeadRefusal::TooLarge)
+        );
+    }
+
+    #[test]
+    fn only_a_single_chunked_transfer_coding_passes() {
+        let lim = limits(100, 8192);
+        for ok in ["chunked", "Chunked", " chunked "] {
+            assert_eq!(
+                check_head(&request(&[("transfer-encoding", ok)]), &lim),
+                None
+            );
+        }
+        for bad in ["gzip, chunked", "chunked, chunked", "identity", "gzip"] {
+            assert_eq!(
+                check_head(&request(&[("transfer-encoding", bad)]), &lim),
+                Some(HeadRefusal::Framing),
+                "{bad}"
+            );
+        }
+        let twice = request(&[
+            ("transfer-encoding", "chunked"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        assert_eq!(check_head(&twice, &lim), Some(HeadRefusal::Framing));
     }
 }

@@ -94,6 +94,14 @@ impl Cors {
         self.any || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
     }
 
+    /// Whether `origin` is named exactly and credentials are allowed: such an origin
+    /// may send cookie-authenticated requests (the wildcard never qualifies).
+    pub fn allows_credentialed(&self, origin: &str) -> bool {
+        self.credentials
+            && !origin.eq_ignore_ascii_case("null")
+            && self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
     /// Classifies a request.
     pub fn check(&self, method: &Method, headers: &HeaderMap) -> CorsOutcome {
         let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
@@ -297,6 +305,19 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_exact_origins_with_credentials_may_send_cookies() {
+        let c = cors(&["https://app.example.com"], true);
+        assert!(c.allows_credentialed("https://app.example.com"));
+        assert!(!c.allows_credentialed("https://evil.example.com"));
+        assert!(!c.allows_credentialed("null"));
+        assert!(
+            !cors(&["https://app.example.com"], false)
+                .allows_credentialed("https://app.example.com")
+        );
+        assert!(!cors(&["*"], false).allows_credentialed("https://app.example.com"));
     }
 
     #[test]

@@ -15,8 +15,11 @@
 //!   understands 2xx/401/403 (the nginx example turns it into the redirect);
 //! - refused by policy: `403` (audited).
 //!
-//! Fails closed: a missing or malformed forwarded URI, an unknown host or path (deny
-//! by default), a malformed credential — all refuse.
+//! Fails closed: a missing or malformed forwarded URI, two different ones (a client
+//! adding the other convention's header), an unknown host or path (deny by
+//! default), a malformed credential — all refuse. A browser whose session cookie
+//! is refused (expired, revoked, malformed) is sent to sign in like one without a
+//! cookie, with the `Set-Cookie` that clears it.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -110,23 +113,27 @@ impl Gateway {
         } else {
             Caller::Passthrough
         };
-        let original =
-            forwarded(&parts, "x-original-uri", "x-forwarded-uri").ok_or_else(malformed)?;
+        let original = forwarded(&parts, &["x-original-uri", "x-forwarded-uri"])
+            .map_err(|_| malformed())?
+            .ok_or_else(malformed)?;
         let original_uri: http::Uri = original.parse().map_err(|_| malformed())?;
         if original_uri.scheme().is_some() || !original.starts_with('/') {
             return Err(malformed());
         }
-        let method = forwarded(&parts, "x-original-method", "x-forwarded-method")
+        let method = forwarded(&parts, &["x-original-method", "x-forwarded-method"])
+            .map_err(|_| malformed())?
             .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| malformed()))
             .transpose()?
             .unwrap_or(Method::GET);
-        let host = parts
-            .headers
-            .get("x-forwarded-host")
-            .or_else(|| parts.headers.get(header::HOST))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(malformed)?;
+        let host = match forwarded(&parts, &["x-forwarded-host"]).map_err(|_| malformed())? {
+            Some(host) => host,
+            None => parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(malformed)?,
+        }
+        .to_owned();
         let path = normalize::normalize(original_uri.path()).map_err(|_| malformed())?;
 
         // The request as the client sent it: its method, URI and host, with the
@@ -145,7 +152,12 @@ impl Gateway {
                 "No route allows this request.",
             )
         })?;
-        let principal = self.authenticate_route(route, &original_parts).await?;
+        let principal = match self.authenticate_route(route, &original_parts).await {
+            Ok(principal) => principal,
+            Err(refused) => {
+                return Err(self.refused_cookie(refused, &original_parts, context, caller));
+            }
+        };
         match self.decide(route, principal.as_ref(), &original_parts) {
             policy::Decision::Allow { tenant } => {
                 let mut response = StatusCode::OK.into_response();
@@ -183,24 +195,122 @@ impl Gateway {
             }
         }
     }
+
+    /// A refused session cookie (expired, revoked, malformed) on a browser's page
+    /// request: the browser is sent to sign in, with the `Set-Cookie` that clears the
+    /// cookie — still no access, and signing in replaces the session. A bare 401
+    /// would strand it: behind nginx, the clearing `Set-Cookie` of a 401 never
+    /// reaches the browser, which would present the dead cookie again and again.
+    /// Anything else (API clients, refused bearer tokens) keeps the refusal.
+    fn refused_cookie(
+        &self,
+        refused: ApiError,
+        parts: &Parts,
+        context: &crate::gateway::RequestContext,
+        caller: Caller,
+    ) -> ApiError {
+        let Some(clear) = refused.header(header::SET_COOKIE).cloned() else {
+            return refused;
+        };
+        let challenge = self.challenge(parts, context);
+        if challenge.status() != StatusCode::FOUND {
+            return refused;
+        }
+        let challenge = challenge.with_header(header::SET_COOKIE, clear);
+        match caller {
+            Caller::Nginx => nginx_signin(challenge),
+            Caller::Passthrough => challenge,
+        }
+    }
 }
 
-/// A header from either naming convention, if present and text.
-fn forwarded<'a>(parts: &'a Parts, nginx: &str, other: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get(nginx)
-        .or_else(|| parts.headers.get(other))
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
+/// A description of the original request, under any of `names` (both naming
+/// conventions), if present and not empty.
+///
+/// The proxy sets the headers of its own convention, replacing what the client
+/// sent under those names — but passes the client's other headers along. A client
+/// behind Traefik that adds `X-Original-URI: /public` would otherwise have Rampart
+/// judge `/public` while Traefik forwards the real URI. So two different values —
+/// under both names, or one name repeated — mean someone besides the proxy spoke:
+/// refused as ambiguous. The same value twice (a proxy that sets both) is fine.
+fn forwarded<'a>(parts: &'a Parts, names: &[&str]) -> Result<Option<&'a str>, Ambiguous> {
+    let mut found: Option<&str> = None;
+    for name in names {
+        for value in parts.headers.get_all(*name) {
+            let value = value.to_str().map_err(|_| Ambiguous)?;
+            if value.is_empty() {
+                continue;
+            }
+            match found {
+                Some(seen) if seen != value => return Err(Ambiguous),
+                _ => found = Some(value),
+            }
+        }
+    }
+    Ok(found)
 }
 
-/// The 302 challenge turned into nginx's shape: 401 with the same `Location`.
+/// Two different descriptions of the original request, or one that is not text
+/// (see [`forwarded`]).
+#[derive(Debug)]
+struct Ambiguous;
+
+/// The 302 challenge turned into nginx's shape: 401 with the same `Location` (and
+/// the `Set-Cookie` clearing a refused session cookie, if any).
 fn nginx_signin(challenge: ApiError) -> ApiError {
-    let location = challenge.header(header::LOCATION).cloned();
-    let error = rampart_http::extract::auth::unauthenticated(None);
-    match location {
-        Some(location) => error.with_header(header::LOCATION, location),
-        None => error,
+    let mut error = rampart_http::extract::auth::unauthenticated(None);
+    for name in [header::LOCATION, header::SET_COOKIE] {
+        if let Some(value) = challenge.header(name.clone()) {
+            error = error.with_header(name, value.clone());
+        }
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(pairs: &[(&'static str, &'static str)]) -> Parts {
+        let mut request = Request::builder().uri("/auth/verify");
+        for (name, value) in pairs {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    const URI: &[&str] = &["x-original-uri", "x-forwarded-uri"];
+
+    #[test]
+    fn one_description_of_the_request_is_taken() {
+        assert_eq!(
+            forwarded(&parts(&[("x-original-uri", "/a")]), URI).unwrap(),
+            Some("/a")
+        );
+        assert_eq!(
+            forwarded(&parts(&[("x-forwarded-uri", "/b")]), URI).unwrap(),
+            Some("/b")
+        );
+        assert_eq!(forwarded(&parts(&[]), URI).unwrap(), None);
+        assert_eq!(
+            forwarded(&parts(&[("x-forwarded-uri", "")]), URI).unwrap(),
+            None
+        );
+        // A proxy that sets both conventions to the same value.
+        let both = parts(&[("x-original-uri", "/a"), ("x-forwarded-uri", "/a")]);
+        assert_eq!(forwarded(&both, URI).unwrap(), Some("/a"));
+    }
+
+    #[test]
+    fn two_different_descriptions_are_refused() {
+        // A client behind Traefik adding nginx's header, or behind nginx adding
+        // Traefik's: Rampart would judge one URI while the proxy forwards another.
+        let injected = parts(&[("x-forwarded-uri", "/admin"), ("x-original-uri", "/public")]);
+        assert!(forwarded(&injected, URI).is_err());
+        let repeated = parts(&[
+            ("x-forwarded-host", "app.example"),
+            ("x-forwarded-host", "evil.example"),
+        ]);
+        assert!(forwarded(&repeated, &["x-forwarded-host"]).is_err());
     }
 }

@@ -37,7 +37,7 @@ use rampart_ratelimit::{
     RateLimiter,
 };
 
-use crate::body::LimitedBody;
+use crate::body::{BodyWatch, IdleTimeout, LimitedBody};
 use crate::body_guard::Guarded;
 use crate::cors::{Cors, CorsOutcome};
 use crate::headers::{self, IdentityHeaders};
@@ -79,11 +79,13 @@ struct Inner {
     trusted: TrustedProxies,
     own_host: Option<String>,
     deps: GatewayDeps,
-    session_cookie: String,
+    /// Rampart's own cookies (session, magic-link binding): never forwarded.
+    rampart_cookies: Vec<String>,
     signin: Option<url::Url>,
     strip_extra: Vec<HeaderName>,
     secrets: SecretCache,
     return_urls: ReturnUrls,
+    request_timeout: Duration,
 }
 
 /// A configured route, compiled for matching and enforcement.
@@ -200,7 +202,8 @@ impl Gateway {
                 .then(b.prefix.len().cmp(&a.prefix.len()))
         });
         let secrets = SecretCache::new(Arc::clone(&deps.vault));
-        let return_urls = return_urls(config);
+        // The same origins the sign-in page checks `rd` against.
+        let return_urls = ReturnUrls::for_config(config);
         Ok(Self {
             inner: Arc::new(Inner {
                 routes,
@@ -216,7 +219,14 @@ impl Gateway {
                     .as_ref()
                     .and_then(|url| url.host_str())
                     .map(str::to_ascii_lowercase),
-                session_cookie: config.session.cookie_name().into_owned(),
+                rampart_cookies: vec![
+                    config.session.cookie_name().into_owned(),
+                    format!(
+                        "{}{}",
+                        config.session.cookie_prefix(),
+                        rampart_identity::magic::BINDING_COOKIE_BASE_NAME
+                    ),
+                ],
                 signin: config.signin_url(),
                 strip_extra: config
                     .identity
@@ -226,6 +236,7 @@ impl Gateway {
                     .collect(),
                 secrets,
                 return_urls,
+                request_timeout: config.server.request_timeout,
                 deps,
             }),
         })
@@ -248,23 +259,83 @@ impl Gateway {
     /// Handles one request through all phases.
     pub async fn handle(&self, request: Request<Body>) -> Response {
         let context = self.context(&request);
-        let (route, result) = match self.route(&request) {
+        let (route, mut response) = match self.route(&request) {
             Ok((route, path)) => (
                 Some(Arc::clone(&route.name)),
-                self.process(route, path, request, &context).await,
+                self.serve_route(route, path, request, &context).await,
             ),
-            Err(error) => (None, Err(error)),
+            Err(error) => (None, error.into_response()),
         };
         let route_name = route.as_deref().unwrap_or("-");
-        let mut response = match result {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
-        };
         log(&context, route_name, &response);
         if let Some(route) = route {
             response.extensions_mut().insert(RouteLabel(route));
         }
         response
+    }
+
+    /// A matched route: CORS preflight, then the phases under the request deadline
+    /// (`server.request_timeout`, until the response head). Refusals carry the
+    /// route's CORS headers, so a browser script of an allowed origin can read a 401
+    /// or 403 instead of seeing an opaque network error.
+    async fn serve_route(
+        &self,
+        route: &Route,
+        path: CanonicalPath,
+        request: Request<Body>,
+        context: &RequestContext,
+    ) -> Response {
+        let cors_headers = match route
+            .cors
+            .as_ref()
+            .map(|cors| cors.check(request.method(), request.headers()))
+        {
+            // Browsers send preflights without credentials: answer before
+            // authentication.
+            Some(CorsOutcome::Preflight(preflight)) => {
+                let (mut parts, ()) = preflight.into_parts();
+                route.headers.apply(
+                    &mut parts.headers,
+                    context.client.scheme == Scheme::Https,
+                    false,
+                );
+                let mut response = Response::from_parts(parts, Body::empty());
+                response.extensions_mut().insert(Passthrough);
+                return response;
+            }
+            Some(CorsOutcome::Allowed(headers)) => headers,
+            Some(CorsOutcome::NotAllowed | CorsOutcome::NotCors) | None => Vec::new(),
+        };
+        let watch = BodyWatch::default();
+        let deadline = self.inner.request_timeout;
+        let phases = self.process(route, path, request, context, &watch, cors_headers.clone());
+        let result = match tokio::time::timeout(deadline, phases).await {
+            Ok(result) => result,
+            // The client was still sending its body: its slowness, not the upstream's.
+            Err(_) if watch.waiting_for_client() => {
+                return StatusCode::REQUEST_TIMEOUT.into_response();
+            }
+            Err(_) => Err(ApiError::new(
+                ErrorKind::UpstreamTimeout,
+                "upstream_timeout",
+                "The upstream service did not answer in time.",
+            )
+            .with_internal(RequestDeadline(deadline))),
+        };
+        match result {
+            Ok(response) => response,
+            Err(error) => {
+                let mut response = error.into_response();
+                let headers = response.headers_mut();
+                if route.cors.is_some() {
+                    headers.append(header::VARY, crate::cors::vary());
+                }
+                for (name, value) in cors_headers {
+                    headers.insert(name, value);
+                }
+                response
+            }
+        }
     }
 
     async fn process(
@@ -273,26 +344,19 @@ impl Gateway {
         path: CanonicalPath,
         request: Request<Body>,
         context: &RequestContext,
+        watch: &BodyWatch,
+        cors_headers: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<Response, ApiError> {
-        let mut cors_headers = Vec::new();
-        if let Some(cors) = &route.cors {
-            match cors.check(request.method(), request.headers()) {
-                // Browsers send preflights without credentials: answer before
-                // authentication.
-                CorsOutcome::Preflight(preflight) => {
-                    let (parts, ()) = preflight.into_parts();
-                    let mut response = Response::from_parts(parts, Body::empty());
-                    response.extensions_mut().insert(Passthrough);
-                    return Ok(response);
-                }
-                CorsOutcome::Allowed(headers) => cors_headers = headers,
-                CorsOutcome::NotAllowed | CorsOutcome::NotCors => {}
-            }
-        }
         let (parts, body) = request.into_parts();
         let caller = self.authenticate(route, &parts).await?;
-        if caller.by_cookie && rampart_http::extract::auth::is_unsafe(&parts.method) {
-            cross_site_check(&parts)?;
+        // A cookie-authenticated WebSocket handshake is a GET, but a page of another
+        // site could open it with the victim's cookie (cross-site WebSocket
+        // hijacking): it gets the same origin check as an unsafe method.
+        if caller.by_cookie
+            && (rampart_http::extract::auth::is_unsafe(&parts.method)
+                || headers::wants_websocket(&parts.headers))
+        {
+            cross_site_check(&parts, route.cors.as_ref())?;
         }
         let tenant = match self.decide(route, caller.principal.as_ref(), &parts) {
             policy::Decision::Allow { tenant } => tenant,
@@ -313,9 +377,10 @@ impl Gateway {
                 &caller,
                 tenant.as_deref(),
                 context,
+                watch,
             )
             .await?;
-        let response = send(route, prepared).await?;
+        let response = send(route, prepared, watch).await?;
         Ok(respond(
             route,
             response,
@@ -524,7 +589,8 @@ impl Gateway {
         caller: &Caller,
         tenant: Option<&str>,
         context: &RequestContext,
-    ) -> Result<(Request<Body>, crate::body::Overflow), ApiError> {
+        watch: &BodyWatch,
+    ) -> Result<Request<Body>, ApiError> {
         if let Some(length) = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -534,6 +600,10 @@ impl Gateway {
         {
             return Err(ApiError::payload_too_large());
         }
+        // Chunked framing is parsed by Rampart (HTTP/1.1 only; HTTP/2 frames bodies
+        // itself and a `Content-Length` body can only be short).
+        let chunked = parts.version <= Version::HTTP_11
+            && parts.headers.contains_key(header::TRANSFER_ENCODING);
         let forwarded_path = if route.strip_prefix && route.prefix != "/" {
             let rest = &path.as_str()[route.prefix.len()..];
             if rest.is_empty() { "/" } else { rest }
@@ -553,37 +623,53 @@ impl Gateway {
         });
         headers::strip_hop_by_hop(&mut parts.headers);
         headers::strip_client_identity(&mut parts.headers, &self.inner.strip_extra);
+        // On a tenant-scoped route the tenant header carries the resolved tenant and
+        // nothing else: with `source = "claim"` the client's header is not what the
+        // policy checked, and an upstream reading it would act in another tenant.
+        if let Some(rule) = &route.policy.tenant
+            && let Ok(name) = HeaderName::from_bytes(rule.header.as_bytes())
+        {
+            parts.headers.remove(&name);
+            if let Some(value) = tenant.and_then(|t| HeaderValue::from_str(t).ok()) {
+                parts.headers.insert(name, value);
+            }
+        }
         headers::add_forwarding(
             &mut parts.headers,
             &context.client,
             original_host.as_ref(),
             &context.request_id,
         );
-        if let Some(principal) = &caller.principal {
-            let bearer = matches!(
+        // Rampart's cookies leave on every route, public ones included (an upstream
+        // holding a user's session cookie could act as the user); a bearer token only
+        // when Rampart consumed it (on a public route it may be the application's).
+        let bearer_consumed = caller.principal.as_ref().is_some_and(|principal| {
+            matches!(
                 principal.method,
                 AuthMethod::AccessToken | AuthMethod::ApiToken
-            );
-            headers::strip_rampart_credentials(
+            )
+        });
+        headers::strip_rampart_credentials(
+            &mut parts.headers,
+            &self.inner.rampart_cookies,
+            bearer_consumed,
+        );
+        if let Some(principal) = &caller.principal
+            && route.identity_headers
+        {
+            let assertion = self.assertion(route, principal, tenant)?;
+            headers::add_identity(
                 &mut parts.headers,
-                &self.inner.session_cookie,
-                bearer,
+                &IdentityHeaders {
+                    username: &principal.username,
+                    user_id: principal.user_id.as_str(),
+                    roles: &principal.roles,
+                    tenant,
+                    method: principal.method.as_str(),
+                    mfa: principal.mfa,
+                    assertion: Some(&assertion),
+                },
             );
-            if route.identity_headers {
-                let assertion = self.assertion(route, principal, tenant)?;
-                headers::add_identity(
-                    &mut parts.headers,
-                    &IdentityHeaders {
-                        username: &principal.username,
-                        user_id: principal.user_id.as_str(),
-                        roles: &principal.roles,
-                        tenant,
-                        method: principal.method.as_str(),
-                        mfa: principal.mfa,
-                        assertion: Some(&assertion),
-                    },
-                );
-            }
         }
         for (name, secret) in &route.inject {
             let value = self.inner.secrets.get(secret).await.map_err(|error| {
@@ -623,8 +709,18 @@ impl Gateway {
         } else {
             Version::HTTP_11
         };
-        let (limited, overflow) = LimitedBody::new(body, route.body_limit);
-        Ok((Request::from_parts(parts, Body::new(limited)), overflow))
+        let limited = LimitedBody::new(body, route.body_limit, watch.clone());
+        if !chunked {
+            return Ok(Request::from_parts(parts, Body::new(limited)));
+        }
+        // Nothing is sent upstream before a chunked body has started well: broken
+        // framing or an oversized first chunk is refused without an upstream request.
+        // (Only chunked bodies wait: an HTTP/2 stream that sends its first frame after
+        // the response has begun must not be held back.)
+        let body = crate::body::prefetch(limited)
+            .await
+            .map_err(|error| body_error(watch, error))?;
+        Ok(Request::from_parts(parts, Body::new(body)))
     }
 }
 
@@ -672,8 +768,10 @@ async fn rate_limit(
 /// Cookie-authenticated state-changing requests must not come from another site:
 /// a forged cross-site form would otherwise act with the victim's session at the
 /// upstream. `Sec-Fetch-Site: cross-site` is refused; so is an `Origin` whose host
-/// differs from the request's host.
-fn cross_site_check(parts: &Parts) -> Result<(), ApiError> {
+/// differs from the request's host — unless the route's CORS policy names that exact
+/// origin with `allow_credentials`, which is the operator saying that origin may
+/// make credentialed requests.
+fn cross_site_check(parts: &Parts, cors: Option<&Cors>) -> Result<(), ApiError> {
     let refuse = || {
         ApiError::new(
             ErrorKind::Forbidden,
@@ -681,6 +779,15 @@ fn cross_site_check(parts: &Parts) -> Result<(), ApiError> {
             "Cross-site requests with the session cookie are refused.",
         )
     };
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    if let (Some(cors), Some(origin)) = (cors, origin)
+        && cors.allows_credentialed(origin)
+    {
+        return Ok(());
+    }
     if parts
         .headers
         .get("sec-fetch-site")
@@ -689,11 +796,7 @@ fn cross_site_check(parts: &Parts) -> Result<(), ApiError> {
     {
         return Err(refuse());
     }
-    if let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(origin) = origin {
         let origin_host = url::Url::parse(origin)
             .ok()
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
@@ -731,7 +834,8 @@ fn signin_location(
 /// client's streamed body overflowed its limit). WebSocket upgrades are spliced.
 async fn send(
     route: &Route,
-    (mut request, overflow): (Request<Body>, crate::body::Overflow),
+    mut request: Request<Body>,
+    watch: &BodyWatch,
 ) -> Result<Response, ApiError> {
     let client_upgrade = hyper::upgrade::on(&mut request);
     let is_upgrade = request.headers().contains_key(header::UPGRADE);
@@ -747,7 +851,9 @@ async fn send(
     };
     let mut response = match sent {
         Ok(response) => response,
-        Err(_) if overflow.happened() => return Err(ApiError::payload_too_large()),
+        Err(error) if watch.overflowed() || watch.client_failed() => {
+            return Err(body_error(watch, error));
+        }
         Err(error @ SendError::Timeout { .. }) => {
             return Err(ApiError::new(
                 ErrorKind::UpstreamTimeout,
@@ -782,8 +888,33 @@ async fn send(
             }
         });
     }
-    Ok(response.map(Body::new))
+    let idle = route.upstream.read_timeout();
+    Ok(response.map(|body| Body::new(IdleTimeout::new(body, idle))))
 }
+
+/// The refusal for a request body that failed on its way in: over the limit (413),
+/// or broken by the client — malformed chunking, a dropped connection (400).
+fn body_error(watch: &BodyWatch, cause: impl std::fmt::Display) -> ApiError {
+    if watch.overflowed() {
+        return ApiError::payload_too_large();
+    }
+    ApiError::new(
+        ErrorKind::Client,
+        "bad_request",
+        "The request body is malformed or incomplete.",
+    )
+    .with_internal(ClientBodyFailed(cause.to_string()))
+}
+
+/// The client's request body failed (the cause as text: hyper's error is not `Sync`).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body failed: {0}")]
+struct ClientBodyFailed(String);
+
+/// `server.request_timeout` elapsed before the response head.
+#[derive(Debug, thiserror::Error)]
+#[error("no response head within server.request_timeout ({0:?})")]
+struct RequestDeadline(Duration);
 
 /// Phase `respond()`: hop-by-hop headers out (except for a 101, which needs
 /// `Connection`/`Upgrade`), the route's header policy, CORS and rate-limit headers,
@@ -855,29 +986,6 @@ pub(crate) fn host_without_port(raw: &str) -> Option<String> {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
     };
     Some(host.to_ascii_lowercase())
-}
-
-/// The origins a sign-in may return to: `public_url`'s, each route host's (`https`,
-/// and `http` too when Rampart itself is served over plain `http` in development),
-/// and `forward_auth.redirect_allowlist`.
-fn return_urls(config: &Config) -> ReturnUrls {
-    let plain_http = config
-        .public_url
-        .as_ref()
-        .is_some_and(|u| u.scheme() == "http");
-    let mut origins: Vec<String> = config
-        .public_url
-        .iter()
-        .map(|u| u.origin().ascii_serialization())
-        .collect();
-    for host in config.routes.iter().filter_map(|r| r.host.as_deref()) {
-        origins.push(format!("https://{host}"));
-        if plain_http {
-            origins.push(format!("http://{host}"));
-        }
-    }
-    origins.extend(config.forward_auth.redirect_allowlist.iter().cloned());
-    ReturnUrls::new(origins)
 }
 
 /// Puts the gateway in front of Rampart's own endpoints: requests for an

@@ -120,12 +120,13 @@ pub fn add_forwarding(
     }
 }
 
-/// Removes the credential Rampart consumed, so the upstream never holds a user's
-/// Rampart session or token: the session cookie is cut out of `Cookie` (other cookies
-/// stay), and a bearer token Rampart accepted is removed from `Authorization`.
+/// Removes Rampart's credentials, so the upstream never holds a user's Rampart
+/// session or token: the cookies named in `rampart_cookies` are cut out of `Cookie`
+/// (other cookies stay), and a bearer token Rampart accepted is removed from
+/// `Authorization`.
 pub fn strip_rampart_credentials(
     headers: &mut HeaderMap,
-    session_cookie: &str,
+    rampart_cookies: &[String],
     bearer_consumed: bool,
 ) {
     if bearer_consumed {
@@ -149,7 +150,7 @@ pub fn strip_rampart_credentials(
                 !pair.is_empty()
                     && pair
                         .split_once('=')
-                        .is_none_or(|(name, _)| name.trim() != session_cookie)
+                        .is_none_or(|(name, _)| !rampart_cookies.iter().any(|c| c == name.trim()))
             })
             .collect();
         if !kept.is_empty()
@@ -274,10 +275,20 @@ mod tests {
                 "cookie",
                 "theme=dark; __Host-rampart_session=SECRET; lang=en",
             ),
-            ("cookie", "__Host-rampart_session=SECRET2"),
+            (
+                "cookie",
+                "__Host-rampart_session=SECRET2; __Host-rampart_magic=BIND",
+            ),
             ("authorization", "Bearer rmp_xyz"),
         ]);
-        strip_rampart_credentials(&mut h, "__Host-rampart_session", true);
+        strip_rampart_credentials(
+            &mut h,
+            &[
+                "__Host-rampart_session".to_owned(),
+                "__Host-rampart_magic".to_owned(),
+            ],
+            true,
+        );
         let cookies: Vec<&str> = h
             .get_all("cookie")
             .iter()
@@ -286,7 +297,7 @@ mod tests {
         assert_eq!(cookies, ["theme=dark; lang=en"]);
         assert!(!h.contains_key("authorization"));
         let mut keep = map(&[("authorization", "Basic dXNlcjpwYXNz")]);
-        strip_rampart_credentials(&mut keep, "__Host-rampart_session", false);
+        strip_rampart_credentials(&mut keep, &["__Host-rampart_session".to_owned()], false);
         assert!(
             keep.contains_key("authorization"),
             "an app's own credential is not Rampart's"

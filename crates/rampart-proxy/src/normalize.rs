@@ -143,6 +143,76 @@ pub fn normalize_prefix(raw: &str) -> Result<String, PathError> {
     Ok(text)
 }
 
+/// The path forms an attacker uses to make the policy and the upstream disagree,
+/// and what Rampart makes of each: a canonical path both see, or a refusal. Shared
+/// by the unit tests below and the gateway's integration tests, which drive every
+/// form through the real server to a recording upstream.
+pub const PATH_FORMS: &[(&str, Result<&str, PathError>)] = &[
+    // Plain and canonical forms.
+    ("/", Ok("/")),
+    ("/a/b", Ok("/a/b")),
+    ("/a/b/", Ok("/a/b/")),
+    // Dot segments, raw and encoded.
+    ("/a/./b", Ok("/a/b")),
+    ("/a/../b", Ok("/b")),
+    ("/public/../admin", Ok("/admin")),
+    ("/a/b/..", Ok("/a/")),
+    ("/a/.", Ok("/a/")),
+    ("/%2e/admin", Ok("/admin")),
+    ("/public/%2e%2e/admin", Ok("/admin")),
+    ("/public/%2E%2E/admin", Ok("/admin")),
+    ("/public/.%2e/admin", Ok("/admin")),
+    ("/..", Err(PathError::AboveRoot)),
+    ("/../etc/passwd", Err(PathError::AboveRoot)),
+    ("/a/../../b", Err(PathError::AboveRoot)),
+    ("/%2e%2e/admin", Err(PathError::AboveRoot)),
+    // Duplicate slashes.
+    ("//admin", Ok("/admin")),
+    ("/public//admin", Ok("/public/admin")),
+    ("///", Ok("/")),
+    // Encoded separators and backslashes.
+    ("/public%2fadmin", Err(PathError::EncodedSlash)),
+    ("/public%2Fadmin", Err(PathError::EncodedSlash)),
+    ("/public/..%2fadmin", Err(PathError::EncodedSlash)),
+    ("/public%5cadmin", Err(PathError::Backslash)),
+    ("/public%5Cadmin", Err(PathError::Backslash)),
+    ("/public\\admin", Err(PathError::Backslash)),
+    ("/public/..\\admin", Err(PathError::Backslash)),
+    // Double encoding.
+    ("/public/%252e%252e/admin", Err(PathError::DoubleEncoding)),
+    ("/%252fadmin", Err(PathError::DoubleEncoding)),
+    ("/100%25", Ok("/100%25")),
+    // Path parameters (Java servers' `;jsessionid` confusion).
+    ("/admin;x=1", Err(PathError::PathParameter)),
+    ("/public/..;/admin", Err(PathError::PathParameter)),
+    ("/admin%3bx", Err(PathError::PathParameter)),
+    // NUL and control characters.
+    ("/admin%00.html", Err(PathError::ControlCharacter)),
+    ("/admin%0a", Err(PathError::ControlCharacter)),
+    ("/admin%7f", Err(PathError::ControlCharacter)),
+    // Invalid and overlong UTF-8.
+    ("/%c0%ae%c0%ae/admin", Err(PathError::InvalidUtf8)),
+    ("/%c0%af", Err(PathError::InvalidUtf8)),
+    ("/%ff", Err(PathError::InvalidUtf8)),
+    ("/caf%c3%a9", Ok("/caf%C3%A9")),
+    // Broken escapes.
+    ("/a%", Err(PathError::InvalidEscape)),
+    ("/a%2", Err(PathError::InvalidEscape)),
+    ("/a%zz", Err(PathError::InvalidEscape)),
+    // Unreserved characters needlessly encoded are decoded.
+    ("/%61dmin", Ok("/admin")),
+    ("/a%2Db", Ok("/a-b")),
+    // Case is preserved (matching ignores it, see `starts_with_segment`).
+    ("/ADMIN", Ok("/ADMIN")),
+    // Reserved characters encoded stay encoded; literal query marks are data.
+    ("/a%3fb", Ok("/a%3Fb")),
+    ("/a%23b", Ok("/a%23b")),
+    // Fragments and non-absolute forms.
+    ("/a#frag", Err(PathError::Fragment)),
+    ("*", Err(PathError::NotAbsolute)),
+    ("admin", Err(PathError::NotAbsolute)),
+];
+
 fn decode_segment(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -264,78 +334,10 @@ mod tests {
         assert_eq!(normalize_prefix("/").unwrap(), "/");
     }
 
-    /// The path forms an attacker uses to make the policy and the upstream disagree,
-    /// and what Rampart makes of each: a canonical path both see, or a refusal.
-    const TABLE: &[(&str, Result<&str, PathError>)] = &[
-        // Plain and canonical forms.
-        ("/", Ok("/")),
-        ("/a/b", Ok("/a/b")),
-        ("/a/b/", Ok("/a/b/")),
-        // Dot segments, raw and encoded.
-        ("/a/./b", Ok("/a/b")),
-        ("/a/../b", Ok("/b")),
-        ("/public/../admin", Ok("/admin")),
-        ("/a/b/..", Ok("/a/")),
-        ("/a/.", Ok("/a/")),
-        ("/%2e/admin", Ok("/admin")),
-        ("/public/%2e%2e/admin", Ok("/admin")),
-        ("/public/%2E%2E/admin", Ok("/admin")),
-        ("/public/.%2e/admin", Ok("/admin")),
-        ("/..", Err(PathError::AboveRoot)),
-        ("/../etc/passwd", Err(PathError::AboveRoot)),
-        ("/a/../../b", Err(PathError::AboveRoot)),
-        ("/%2e%2e/admin", Err(PathError::AboveRoot)),
-        // Duplicate slashes.
-        ("//admin", Ok("/admin")),
-        ("/public//admin", Ok("/public/admin")),
-        ("///", Ok("/")),
-        // Encoded separators and backslashes.
-        ("/public%2fadmin", Err(PathError::EncodedSlash)),
-        ("/public%2Fadmin", Err(PathError::EncodedSlash)),
-        ("/public/..%2fadmin", Err(PathError::EncodedSlash)),
-        ("/public%5cadmin", Err(PathError::Backslash)),
-        ("/public%5Cadmin", Err(PathError::Backslash)),
-        ("/public\\admin", Err(PathError::Backslash)),
-        ("/public/..\\admin", Err(PathError::Backslash)),
-        // Double encoding.
-        ("/public/%252e%252e/admin", Err(PathError::DoubleEncoding)),
-        ("/%252fadmin", Err(PathError::DoubleEncoding)),
-        ("/100%25", Ok("/100%25")),
-        // Path parameters (Java servers' `;jsessionid` confusion).
-        ("/admin;x=1", Err(PathError::PathParameter)),
-        ("/public/..;/admin", Err(PathError::PathParameter)),
-        ("/admin%3bx", Err(PathError::PathParameter)),
-        // NUL and control characters.
-        ("/admin%00.html", Err(PathError::ControlCharacter)),
-        ("/admin%0a", Err(PathError::ControlCharacter)),
-        ("/admin%7f", Err(PathError::ControlCharacter)),
-        // Invalid and overlong UTF-8.
-        ("/%c0%ae%c0%ae/admin", Err(PathError::InvalidUtf8)),
-        ("/%c0%af", Err(PathError::InvalidUtf8)),
-        ("/%ff", Err(PathError::InvalidUtf8)),
-        ("/caf%c3%a9", Ok("/caf%C3%A9")),
-        // Broken escapes.
-        ("/a%", Err(PathError::InvalidEscape)),
-        ("/a%2", Err(PathError::InvalidEscape)),
-        ("/a%zz", Err(PathError::InvalidEscape)),
-        // Unreserved characters needlessly encoded are decoded.
-        ("/%61dmin", Ok("/admin")),
-        ("/a%2Db", Ok("/a-b")),
-        // Case is preserved (matching ignores it, see `starts_with_segment`).
-        ("/ADMIN", Ok("/ADMIN")),
-        // Reserved characters encoded stay encoded; literal query marks are data.
-        ("/a%3fb", Ok("/a%3Fb")),
-        ("/a%23b", Ok("/a%23b")),
-        // Fragments and non-absolute forms.
-        ("/a#frag", Err(PathError::Fragment)),
-        ("*", Err(PathError::NotAbsolute)),
-        ("admin", Err(PathError::NotAbsolute)),
-    ];
-
     #[test]
     fn path_forms_normalize_or_are_refused() {
-        assert!(TABLE.len() >= 40);
-        for (raw, expected) in TABLE {
+        assert!(PATH_FORMS.len() >= 40);
+        for (raw, expected) in PATH_FORMS {
             let actual = normalize(raw).map(|p| p.0);
             let expected = expected.map(str::to_owned);
             assert_eq!(actual, expected, "path {raw:?}");
@@ -344,7 +346,7 @@ mod tests {
 
     #[test]
     fn normalization_is_idempotent() {
-        for (raw, expected) in TABLE {
+        for (raw, expected) in PATH_FORMS {
             if expected.is_ok() {
                 let once = normalize(raw).unwrap();
                 assert_eq!(normalize(once.as_str()).unwrap(), once, "path {raw:?}");

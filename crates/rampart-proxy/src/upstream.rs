@@ -14,8 +14,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rampart_config::{UpstreamConfig, UpstreamMode};
 use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 
 /// Why an upstream could not be set up at start.
@@ -50,15 +50,19 @@ pub enum UpstreamSetupError {
 /// Why a request to an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Connection refused, reset, TLS failure, or a malformed response.
-    #[error("upstream {upstream} failed: {source}")]
+    /// Connection refused, reset, TLS failure, or a malformed response. The message
+    /// carries the whole cause chain (hyper's own text is only "client error
+    /// (Connect)"), so the log says *why*: `invalid peer certificate: UnknownIssuer`,
+    /// `received fatal alert: CertificateRequired`, `Connection refused`.
+    #[error("upstream {upstream} failed: {}", cause_chain(source))]
     Failed {
         /// Upstream name.
         upstream: Arc<str>,
         /// The client error.
         source: hyper_util::client::legacy::Error,
     },
-    /// No response head within `read_timeout`.
+    /// No connection within `connect_timeout`, or no response head within
+    /// `read_timeout` (or the route's `timeout`).
     #[error("upstream {upstream} did not answer within {timeout:?}")]
     Timeout {
         /// Upstream name.
@@ -76,6 +80,7 @@ pub struct Upstream {
     name: Arc<str>,
     base: Url,
     client: HttpClient,
+    connect_timeout: Duration,
     read_timeout: Duration,
 }
 
@@ -107,6 +112,7 @@ impl Upstream {
             name: Arc::from(name),
             base: config.url.clone(),
             client: client.build(connector),
+            connect_timeout: config.connect_timeout,
             read_timeout: config.read_timeout,
         })
     }
@@ -119,6 +125,11 @@ impl Upstream {
     /// The base URL requests are sent to.
     pub fn base(&self) -> &Url {
         &self.base
+    }
+
+    /// How long the upstream may leave a response without sending bytes.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
     }
 
     /// The authority (`host[:port]`) of the base URL, for the `Host` header.
@@ -153,6 +164,12 @@ impl Upstream {
     ) -> Result<http::Response<hyper::body::Incoming>, SendError> {
         match tokio::time::timeout(self.read_timeout, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
+            // A connection attempt that timed out is the upstream not answering in
+            // time (504), like a response that never came; refused or reset is 502.
+            Ok(Err(source)) if connect_timed_out(&source) => Err(SendError::Timeout {
+                upstream: Arc::clone(&self.name),
+                timeout: self.connect_timeout,
+            }),
             Ok(Err(source)) => Err(SendError::Failed {
                 upstream: Arc::clone(&self.name),
                 source,
@@ -163,6 +180,40 @@ impl Upstream {
             }),
         }
     }
+}
+
+/// `error: cause: cause ...`, skipping causes whose text the previous one already
+/// contains (io errors wrapping a rustls error repeat it).
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+/// Whether the client failed because connecting timed out (`connect_timeout`).
+fn connect_timed_out(error: &hyper_util::client::legacy::Error) -> bool {
+    if !error.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn client_tls_config(
@@ -191,25 +242,16 @@ fn client_tls_config(
     // ALPN is set by the connector builder (enable_http1 / enable_http2).
     let tls = match &config.client_cert {
         Some(identity) => {
-            let chain = CertificateDer::pem_file_iter(&identity.cert_path)
-                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| UpstreamSetupError::ClientIdentity {
+            // The shared loaders: the key file is mode-checked and never quoted in
+            // an error (a malformed PEM line may be key material).
+            let identity_error =
+                |e: rampart_http::tls::TlsError| UpstreamSetupError::ClientIdentity {
                     upstream: name.to_owned(),
-                    reason: format!("{}: {e}", identity.cert_path.display()),
-                })?;
-            let key_pem =
-                rampart_crypto::secret_file::read_bytes(&identity.key_path).map_err(|e| {
-                    UpstreamSetupError::ClientIdentity {
-                        upstream: name.to_owned(),
-                        reason: e.to_string(),
-                    }
-                })?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem.expose_secret()).map_err(|e| {
-                UpstreamSetupError::ClientIdentity {
-                    upstream: name.to_owned(),
-                    reason: format!("{}: {e}", identity.key_path.display()),
-                }
-            })?;
+                    reason: e.to_string(),
+                };
+            let chain = rampart_http::tls::certificate_chain(&identity.cert_path)
+                .map_err(identity_error)?;
+            let key = rampart_http::tls::private_key(&identity.key_path).map_err(identity_error)?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 UpstreamSetupError::ClientIdentity {
                     upstream: name.to_owned(),

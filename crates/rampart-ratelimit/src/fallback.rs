@@ -38,6 +38,8 @@ pub struct SetupError(#[from] redis::RedisError);
 struct Shared {
     clock: Arc<dyn Clock>,
     redis: Option<ConnectionManager>,
+    /// `redis.key_prefix`: the namespace of this deployment's keys.
+    key_prefix: Arc<str>,
     degraded: AtomicBool,
     buckets: std::sync::Mutex<Vec<Arc<BucketInner>>>,
 }
@@ -51,16 +53,19 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter on the memory backend.
     pub fn memory(clock: Arc<dyn Clock>) -> Self {
-        Self::with(clock, None)
+        Self::with(clock, None, "rampart")
     }
 
-    /// A limiter on Redis at `url` (a secret: it may hold a password; never logged).
+    /// A limiter on Redis at `url` (a secret: it may hold a password; never logged),
+    /// its keys named `<key_prefix>:rl:<bucket>:<key>` (`redis.key_prefix`: replicas
+    /// of one deployment share budgets because they share the prefix).
     /// Starts in fallback if Redis cannot be reached yet. Must run inside a Tokio
     /// runtime: it spawns the health probe and the memory purge.
     pub async fn redis(
         url: &rampart_crypto::SecretString,
         connect_timeout: Duration,
         response_timeout: Duration,
+        key_prefix: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, SetupError> {
         let client = redis::Client::open(url.expose_secret())?;
@@ -78,7 +83,7 @@ impl RateLimiter {
                 ConnectionManager::new_lazy_with_config(client, config)?
             }
         };
-        let limiter = Self::with(clock, Some(manager));
+        let limiter = Self::with(clock, Some(manager), key_prefix);
         if limiter.ping().await.is_err() {
             limiter.enter_fallback("unreachable at start");
         }
@@ -86,12 +91,13 @@ impl RateLimiter {
         Ok(limiter)
     }
 
-    fn with(clock: Arc<dyn Clock>, redis: Option<ConnectionManager>) -> Self {
+    fn with(clock: Arc<dyn Clock>, redis: Option<ConnectionManager>, key_prefix: &str) -> Self {
         metrics::gauge!(FALLBACK_GAUGE).set(0.0);
         let limiter = Self {
             shared: Arc::new(Shared {
                 clock,
                 redis,
+                key_prefix: Arc::from(key_prefix),
                 degraded: AtomicBool::new(false),
                 buckets: std::sync::Mutex::new(Vec::new()),
             }),
@@ -121,7 +127,13 @@ impl RateLimiter {
             name: Arc::from(name),
             memory: MemoryBucket::new(limit, Arc::clone(&self.shared.clock)),
             redis: self.shared.redis.clone().map(|connection| {
-                RedisBucket::new(name, limit, connection, Arc::clone(&self.shared.clock))
+                RedisBucket::new(
+                    &self.shared.key_prefix,
+                    name,
+                    limit,
+                    connection,
+                    Arc::clone(&self.shared.clock),
+                )
             }),
         });
         if let Ok(mut buckets) = self.shared.buckets.lock() {

@@ -80,15 +80,17 @@ pub struct RedisBucket {
 }
 
 impl RedisBucket {
-    /// A bucket named `name` (the Redis key prefix) enforcing `limit`.
+    /// A bucket named `name` enforcing `limit`; its keys are
+    /// `<key_prefix>:rl:<name>:<key>`.
     pub fn new(
+        key_prefix: &str,
         name: &str,
         limit: Limit,
         connection: ConnectionManager,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            prefix: format!("rampart:rl:{name}:"),
+            prefix: format!("{key_prefix}:rl:{name}:"),
             slice: (limit.burst.get() / 8).clamp(1, MAX_SLICE),
             limit,
             script: redis::Script::new(LEASE_SCRIPT),

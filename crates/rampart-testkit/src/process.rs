@@ -156,6 +156,23 @@ impl Rampart {
             .expect("socket address")
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("process is running")
+    }
+
+    /// A memory figure of the running process from `/proc/<pid>/status`, in KiB:
+    /// `VmHWM` (peak resident set), `VmRSS` (resident now), …
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         self.signal(rustix::process::Signal::TERM);

@@ -81,8 +81,9 @@ pub async fn rotate(args: &RotateArgs) -> anyhow::Result<ExitCode> {
 
 /// `--signing`: a new active JWT signing key; the previous one keeps verifying for
 /// `jwt.rotation_grace` (at least the access-token lifetime), so nobody is logged out.
-/// Running servers sign with the new key within the keyring refresh interval and
-/// verify it at once (an unknown kid reloads the keyring). Audited as `key.rotated`.
+/// Running servers verify it at once (an unknown kid reloads the keyring) and sign
+/// with it at once when Redis is configured (the rotation is published on the
+/// fan-out), else within the keyring refresh interval. Audited as `key.rotated`.
 async fn rotate_signing(args: &RotateArgs) -> anyhow::Result<ExitCode> {
     let config = match load_config(&args.config, None) {
         Ok(config) => config,
@@ -108,6 +109,13 @@ async fn rotate_signing(args: &RotateArgs) -> anyhow::Result<ExitCode> {
     .await
     .context("cannot open the JWT signing keyring")?;
     let rotation = signing.rotate().await;
+    if rotation.is_ok() {
+        // Running servers reload the keyring at once (and sign with the new key)
+        // instead of within the refresh interval.
+        let fanout = services::fanout(&config, services::FanoutRole::Command)?;
+        fanout.publish(rampart_identity::fanout::Invalidation::SigningKeys);
+        services::flush_fanout(&fanout).await;
+    }
     let recorded = match &rotation {
         Ok(rotation) => {
             audit
@@ -134,11 +142,18 @@ async fn rotate_signing(args: &RotateArgs) -> anyhow::Result<ExitCode> {
     let rotation = rotation.context("rotating the signing key failed")?;
     recorded?;
     println!(
-        "new signing key {} is active; tokens signed by {} stay valid until {}. Running servers pick the new key up within {}s.",
+        "new signing key {} is active; tokens signed by {} stay valid until {}. Running servers pick the new key up {}.",
         rotation.active_kid,
         rotation.previous_kid,
         format_time(rotation.previous_valid_until),
-        rampart_identity::tokens::REFRESH_INTERVAL.as_secs(),
+        if config.redis.is_some() {
+            "now (published on the revocation fan-out)".to_owned()
+        } else {
+            format!(
+                "within {}s",
+                rampart_identity::tokens::REFRESH_INTERVAL.as_secs()
+            )
+        },
     );
     Ok(ExitCode::from(exit::OK))
 }

@@ -2,14 +2,18 @@
 
 use std::process::ExitCode;
 
+use rampart_http::tls::TlsError;
+use rampart_proxy::upstream::UpstreamSetupError;
+
 use crate::cli::ServeArgs;
-use crate::run::{self, StartRefused};
+use crate::run::{self, StartRefused, TlsReload};
 use crate::signals::{SignalAction, Signals};
 
 use super::{config_failed, exit, load_config};
 
 /// Loads the configuration, starts the server, and runs until SIGTERM/SIGINT, then
-/// drains in-flight requests and exits 0.
+/// drains in-flight requests and exits 0. SIGHUP reloads the TLS certificate; a
+/// failed reload is logged and audited and the server keeps running on the old one.
 pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = match load_config(&args.config, None) {
         Ok(config) => config,
@@ -35,6 +39,15 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::from(exit::CONFIG));
             }
+            if error.downcast_ref::<TlsError>().is_some()
+                || error.downcast_ref::<UpstreamSetupError>().is_some()
+            {
+                // A certificate, key or CA file that cannot be used is a configuration
+                // problem like any other: exit 2, so a supervisor does not restart
+                // into the same failure.
+                eprintln!("error: {error:#}");
+                return Ok(ExitCode::from(exit::CONFIG));
+            }
             return Err(error);
         }
     };
@@ -46,10 +59,15 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     loop {
         match signals.next().await {
             SignalAction::Shutdown => break,
-            SignalAction::Reload => match running.reload_tls() {
-                Ok(()) => tracing::info!("reloaded TLS certificate"),
+            SignalAction::Reload => match running.reload_tls().await {
+                Ok(TlsReload::Reloaded { fingerprint }) => {
+                    tracing::info!(%fingerprint, "reloaded TLS certificate");
+                }
+                Ok(TlsReload::NotConfigured) => {
+                    tracing::info!("SIGHUP: no [server.tls], nothing to reload");
+                }
                 Err(error) => {
-                    tracing::error!(%error, "TLS reload failed; keeping the current certificate")
+                    tracing::error!(%error, "TLS reload failed; keeping the current certificate");
                 }
             },
         }

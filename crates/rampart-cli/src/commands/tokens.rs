@@ -35,6 +35,7 @@ struct Opened {
 
 impl Opened {
     async fn close(self) -> anyhow::Result<()> {
+        services::flush_fanout(self.accounts.fanout()).await;
         self.audit
             .shutdown()
             .await
@@ -56,8 +57,16 @@ async fn open(arg: &ConfigArg) -> anyhow::Result<Result<Opened, ExitCode>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let audit = services::start_audit(&config, &store, &keys, Arc::clone(&clock)).await?;
     let roles = Arc::new(services::roles(&config));
-    let (accounts, auth) =
-        services::identity(&config, &store, &keys, &audit, &clock, &roles).await?;
+    let (accounts, auth) = services::identity(
+        &config,
+        &store,
+        &keys,
+        &audit,
+        &clock,
+        &roles,
+        &services::fanout(&config, services::FanoutRole::Command)?,
+    )
+    .await?;
     Ok(Ok(Opened {
         accounts,
         auth,

@@ -31,6 +31,7 @@ pub(crate) struct Opened {
 impl Opened {
     /// Flushes the audit log and closes the database.
     pub(crate) async fn close(self) -> anyhow::Result<()> {
+        services::flush_fanout(self.accounts.fanout()).await;
         self.audit
             .shutdown()
             .await
@@ -62,7 +63,16 @@ pub(crate) async fn open(
             .await?;
     }
     let roles = Arc::new(services::roles(&config));
-    let (accounts, _) = services::identity(&config, &store, &keys, &audit, &clock, &roles).await?;
+    let (accounts, _) = services::identity(
+        &config,
+        &store,
+        &keys,
+        &audit,
+        &clock,
+        &roles,
+        &services::fanout(&config, services::FanoutRole::Command)?,
+    )
+    .await?;
     Ok(Ok(Opened {
         accounts,
         audit,

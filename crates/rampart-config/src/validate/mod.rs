@@ -419,10 +419,26 @@ impl Validator<'_> {
                 "use redis://HOST:6379 or rediss://HOST:6380 (TLS)",
             );
         }
+        let key_prefix = raw.key_prefix.trim().to_owned();
+        let valid_prefix = (1..=64).contains(&key_prefix.len())
+            && key_prefix.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'_' | b'.' | b':' | b'-')
+            });
+        if !valid_prefix {
+            self.problem(
+                "redis.key_prefix",
+                Some(quote(&raw.key_prefix)),
+                "not a valid key prefix",
+                "use 1 to 64 characters from a-z, 0-9, _ . : and -, e.g. \"rampart\" or \"rampart-prod\"",
+            );
+        }
         Some(RedisConfig {
             url,
             connect_timeout,
             response_timeout,
+            key_prefix,
         })
     }
 

@@ -723,3 +723,22 @@ fn upstream_preserve_host() {
     let config = load(&format!("{APP}preserve_host = true\n")).unwrap();
     assert!(config.upstreams["app"].preserve_host);
 }
+
+#[test]
+fn the_redis_key_prefix_namespaces_a_deployment() {
+    let config = load("[redis]\nurl = \"redis://cache:6379\"\n").unwrap();
+    assert_eq!(config.redis.unwrap().key_prefix, "rampart");
+    let config =
+        load("[redis]\nurl = \"redis://cache:6379\"\nkey_prefix = \"rampart-eu.prod:1\"\n")
+            .unwrap();
+    assert_eq!(config.redis.unwrap().key_prefix, "rampart-eu.prod:1");
+    let long = "p".repeat(65);
+    for bad in ["", "Rampart", "a b", "a*", "a{b}", long.as_str()] {
+        let err = load_err(&format!(
+            "[redis]\nurl = \"redis://cache:6379\"\nkey_prefix = \"{bad}\"\n"
+        ));
+        let p = problem(&err, "redis.key_prefix");
+        assert_eq!(p.message, "not a valid key prefix", "{bad:?}");
+        assert!(p.fix.contains("a-z"));
+    }
+}

@@ -30,7 +30,7 @@ use rampart_crypto::SecretString;
 use rampart_crypto::token::RefreshToken;
 use rampart_identity::VerifiedIdentity;
 use rampart_identity::accounts::{ClientContext, Code, LoginError, LoginStep};
-use rampart_identity::sessions::{ClientDetails, SessionError};
+use rampart_identity::sessions::{ClientDetails, NewSession, SessionError};
 use rampart_identity::tokens::{TokenError, TokenPair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -485,18 +485,7 @@ async fn start_session(
     client: &ClientMeta,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let cookies = headers.get_all(header::COOKIE);
-    let presented = state
-        .auth
-        .sessions()
-        .cookie()
-        .read(cookies.iter().map(|v| v.as_bytes()));
-    let session = state
-        .auth
-        .sessions()
-        .create(identity, details(client), presented.as_ref())
-        .await
-        .map_err(session_error)?;
+    let session = new_session(state, identity, client, headers).await?;
     let mut response = axum::Json(LoginResponse {
         status: "ok",
         mfa_token: None,
@@ -516,6 +505,29 @@ async fn start_session(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Creates the session of a completed sign-in (JSON API and sign-in page alike). The
+/// session cookie the browser presented, if any, is revoked: the id always changes
+/// at sign-in (session fixation).
+pub(crate) async fn new_session(
+    state: &AppState,
+    identity: &VerifiedIdentity,
+    client: &ClientMeta,
+    headers: &HeaderMap,
+) -> Result<NewSession, ApiError> {
+    let cookies = headers.get_all(header::COOKIE);
+    let presented = state
+        .auth
+        .sessions()
+        .cookie()
+        .read(cookies.iter().map(|v| v.as_bytes()));
+    state
+        .auth
+        .sessions()
+        .create(identity, details(client), presented.as_ref())
+        .await
+        .map_err(session_error)
 }
 
 /// Login CSRF: a browser posting the login form from another site is refused.
@@ -554,7 +566,8 @@ fn second_factor(
     }
 }
 
-fn context(client: &ClientMeta) -> ClientContext {
+/// The client, for the login state machine (lockout by address, audit).
+pub(crate) fn context(client: &ClientMeta) -> ClientContext {
     ClientContext {
         ip: client.ip(),
         request_id: client.request_id.clone(),
@@ -582,7 +595,9 @@ fn invalid_grant() -> ApiError {
     )
 }
 
-fn login_error(error: LoginError, now: time::OffsetDateTime) -> ApiError {
+/// A refused login step as an API error: the stable code, a client-safe message,
+/// `Retry-After` while locked out; internal causes are kept for the log only.
+pub(crate) fn login_error(error: LoginError, now: time::OffsetDateTime) -> ApiError {
     let retry_after = match &error {
         LoginError::Locked { until } => Some((*until - now).whole_seconds().max(1)),
         _ => None,

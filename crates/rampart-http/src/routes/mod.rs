@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod magic;
 pub mod registration;
 pub mod sessions;
+pub mod signin;
 pub mod tokens;
 
 use axum::Router;
@@ -64,6 +65,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(registration::router())
         .merge(magic::router())
+        .merge(signin::router())
 }
 
 /// The API router (state applied) and the `/api/v1/openapi.json` endpoint serving

@@ -12,9 +12,10 @@
 //! | `pii` | sealing e-mail, display name and TOTP secret; the e-mail blind index |
 //!
 //! [`Accounts`] is the service. It implements [`UserDirectory`] for authentication
-//! with a short-lived snapshot cache that every change made here invalidates; other
-//! replicas see a change within [`SNAPSHOT_TTL_SECS`], and credentials issued before a
-//! security change are refused everywhere at once through the security version.
+//! with a short-lived snapshot cache ([`SNAPSHOT_TTL_SECS`]) that every change made
+//! here invalidates and publishes, so other replicas evict within 1 s
+//! ([`crate::fanout`]); credentials issued before a security change are then refused
+//! everywhere through the security version.
 //!
 //! Every security event is audited, and a refused audit write fails the action
 //! ("fail closed"): a login whose success cannot be audited produces no identity; a
@@ -66,6 +67,7 @@ pub use passwords::{PasswordStats, PoolError};
 pub use pii::{MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, SealError};
 
 use crate::authenticate::cache::TtlCache;
+use crate::fanout::{Fanout, Invalidation};
 use lockout::Lockout;
 use passwords::PasswordPool;
 use pii::{Field, Sealer};
@@ -488,6 +490,7 @@ pub struct Accounts {
     lockout: Lockout,
     settings: AccountsSettings,
     snapshots: TtlCache<UserId, UserSnapshot>,
+    fanout: Arc<Fanout>,
 }
 
 /// What [`Accounts::new`] needs besides its settings.
@@ -534,7 +537,31 @@ impl Accounts {
             revoker,
             settings,
             snapshots: TtlCache::new(SNAPSHOT_CACHE_CAPACITY),
+            fanout: Fanout::local(),
         }
+    }
+
+    /// Publishes security changes through `fanout` and takes the snapshot lifetime
+    /// from it.
+    #[must_use]
+    pub fn with_fanout(mut self, fanout: Arc<Fanout>) -> Self {
+        self.fanout = fanout;
+        self
+    }
+
+    /// The invalidation hub this service publishes through.
+    pub fn fanout(&self) -> &Arc<Fanout> {
+        &self.fanout
+    }
+
+    /// Forgets the cached snapshot of `user` (another process changed it).
+    pub(crate) fn evict_snapshot(&self, user: &str) {
+        self.snapshots.remove_where(|id, _| id.as_str() == user);
+    }
+
+    /// Forgets every cached snapshot.
+    pub(crate) fn evict_all_snapshots(&self) {
+        self.snapshots.clear();
     }
 
     /// How many Argon2 computations ran (for metrics and tests).
@@ -694,6 +721,9 @@ impl Accounts {
             .change_security(id, change, self.clock.now())
             .await;
         self.snapshots.remove(id);
+        self.fanout.publish(Invalidation::User {
+            user: id.as_str().to_owned(),
+        });
         match result? {
             Changed::Applied { security_version } => Ok(security_version),
             Changed::NoSuchUser => Err(AccountError::NoSuchUser),
@@ -754,12 +784,14 @@ impl UserDirectory for Accounts {
         if let Some(hit) = self.snapshots.get(id, now) {
             return Ok(Some(hit));
         }
+        let ticket = self.fanout.ticket();
         let Some(user) = self.store.user(id).await? else {
             return Ok(None);
         };
         let snapshot = user.snapshot();
+        let until = self.fanout.expiry(ticket, now, SNAPSHOT_TTL_SECS);
         self.snapshots
-            .insert(id.clone(), snapshot.clone(), now + SNAPSHOT_TTL_SECS, now);
+            .insert(id.clone(), snapshot.clone(), until, now);
         Ok(Some(snapshot))
     }
 }

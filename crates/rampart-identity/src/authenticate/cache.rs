@@ -82,6 +82,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         self.lock().retain(|k, e| !drop(k, &e.value));
     }
 
+    /// Removes every entry.
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// Number of entries (expired ones included until touched).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -11,10 +11,10 @@
 //! its last use and `session.absolute_timeout` after login, whichever comes first.
 //!
 //! Hot path: validated sessions are cached in memory (keyed by the id's hash, at most
-//! [`SESSION_CACHE_CAPACITY`] entries, each for [`SESSION_CACHE_TTL_SECS`]); a
-//! revocation in this process evicts at once, another replica's revocation is seen
-//! within the TTL (and the security-version check refuses a changed user's session
-//! everywhere at once, because the user snapshot is checked on every request). "Last
+//! [`SESSION_CACHE_CAPACITY`] entries, each for at most [`SESSION_CACHE_TTL_SECS`]
+//! from the database read — using a session does not extend it); a revocation in
+//! this process evicts at once, and is published so other replicas evict within 1 s
+//! ([`crate::fanout`]; without Redis there are no other replicas). "Last
 //! seen" is kept exact in memory and written to the database at most once per
 //! [`Sessions::touch_interval`] per session, so a busy session does not cost a write
 //! per request; after a restart the idle clock may therefore restart up to that
@@ -58,6 +58,7 @@ pub use cookie::CookieSettings;
 pub use revoker::CredentialRevoker;
 
 use crate::authenticate::cache::TtlCache;
+use crate::fanout::{Fanout, Invalidation};
 use crate::verified::VerifiedIdentity;
 
 /// Most sessions kept in the in-memory cache.
@@ -154,6 +155,7 @@ pub struct Sessions {
     idle: Duration,
     absolute: Duration,
     cache: TtlCache<CredentialHash, Cached>,
+    fanout: Arc<Fanout>,
 }
 
 #[derive(Clone)]
@@ -161,6 +163,8 @@ struct Cached {
     record: SessionRecord,
     /// The last-seen time last written to the store.
     written: OffsetDateTime,
+    /// When the entry expires (Unix seconds): fixed at the database read.
+    until: i64,
 }
 
 impl Sessions {
@@ -181,7 +185,15 @@ impl Sessions {
             idle: config.idle_timeout,
             absolute: config.absolute_timeout,
             cache: TtlCache::new(SESSION_CACHE_CAPACITY),
+            fanout: Fanout::local(),
         }
+    }
+
+    /// Publishes revocations through `fanout` and takes cache lifetimes from it.
+    #[must_use]
+    pub fn with_fanout(mut self, fanout: Arc<Fanout>) -> Self {
+        self.fanout = fanout;
+        self
     }
 
     /// How the cookie is written and read.
@@ -242,11 +254,13 @@ impl Sessions {
         let hash = id.hash();
         let now = self.now();
         let now_unix = now.unix_timestamp();
+        let ticket = self.fanout.ticket();
         let cached = match self.cache.get(&hash, now_unix) {
             Some(cached) => cached,
             None => match self.store.session_by_hash(&hash).await? {
                 Some(record) => Cached {
                     written: record.last_seen_at,
+                    until: i64::MAX,
                     record,
                 },
                 None => return Ok(SessionState::Unknown),
@@ -267,8 +281,15 @@ impl Sessions {
             self.store.touch_session(&record.public_id, now).await?;
             fresh.written = now;
         }
-        let expires = (now_unix + SESSION_CACHE_TTL_SECS).min(record.expires_at.unix_timestamp());
-        self.cache.insert(hash, fresh.clone(), expires, now_unix);
+        // Never past the lifetime fixed at the read (a busy session is still re-read),
+        // and short if an invalidation raced this validation.
+        fresh.until = self
+            .fanout
+            .expiry(ticket, now_unix, SESSION_CACHE_TTL_SECS)
+            .min(cached.until)
+            .min(record.expires_at.unix_timestamp());
+        self.cache
+            .insert(hash, fresh.clone(), fresh.until, now_unix);
         Ok(SessionState::Active(fresh.record))
     }
 
@@ -296,6 +317,7 @@ impl Sessions {
         let removal = self.store.delete_session(user, public_id).await?;
         self.cache
             .remove_where(|_, c| c.record.public_id == public_id);
+        self.publish_session(user, public_id);
         if removal == Removal::Removed {
             self.audit
                 .record(
@@ -322,6 +344,10 @@ impl Sessions {
         let ids = self.store.delete_sessions_of(user, keep).await?;
         self.cache.remove_where(|_, c| {
             c.record.user_id == *user && Some(c.record.public_id.as_str()) != keep
+        });
+        self.fanout.publish(Invalidation::SessionsOf {
+            user: user.as_str().to_owned(),
+            keep: keep.map(str::to_owned),
         });
         for id in &ids {
             self.audit
@@ -374,6 +400,7 @@ impl Sessions {
         }
         self.cache
             .remove_where(|_, c| c.record.public_id == public_id);
+        self.publish_session(user, public_id);
         self.audit
             .record(
                 AuditEvent::new(EventKind::SessionRotated, Outcome::Success)
@@ -447,12 +474,12 @@ impl Sessions {
         let Some(record) = self.store.session_by_hash(&hash).await? else {
             return Ok(());
         };
-        if self
+        let removal = self
             .store
             .delete_session(&record.user_id, &record.public_id)
-            .await?
-            == Removal::Removed
-        {
+            .await?;
+        self.publish_session(&record.user_id, &record.public_id);
+        if removal == Removal::Removed {
             let mut event = AuditEvent::new(EventKind::SessionRevoked, Outcome::Success)
                 .actor(record.user_id.as_str())
                 .target(record.public_id.clone())
@@ -478,6 +505,31 @@ impl Sessions {
 
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    fn publish_session(&self, user: &UserId, public_id: &str) {
+        self.fanout.publish(Invalidation::Session {
+            user: user.as_str().to_owned(),
+            session: public_id.to_owned(),
+        });
+    }
+
+    /// Forgets the cached session `public_id` (another process revoked or rotated it).
+    pub(crate) fn evict(&self, public_id: &str) {
+        self.cache
+            .remove_where(|_, c| c.record.public_id == public_id);
+    }
+
+    /// Forgets the cached sessions of `user` except `keep`.
+    pub(crate) fn evict_user(&self, user: &str, keep: Option<&str>) {
+        self.cache.remove_where(|_, c| {
+            c.record.user_id.as_str() == user && Some(c.record.public_id.as_str()) != keep
+        });
+    }
+
+    /// Forgets every cached session.
+    pub(crate) fn evict_all(&self) {
+        self.cache.clear();
     }
 }
 

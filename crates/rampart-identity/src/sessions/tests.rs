@@ -69,15 +69,23 @@ async fn setup(backend: rampart_store::Backend) -> Setup {
 
 impl Setup {
     async fn replica(&self) -> Replica {
+        self.replica_with(crate::fanout::Fanout::local()).await
+    }
+
+    /// A replica whose caches follow `fanout` (attached to its services).
+    async fn replica_with(&self, fanout: Arc<crate::fanout::Fanout>) -> Replica {
         let store = Arc::new(self.db.store().clone());
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
-        let sessions = Arc::new(Sessions::new(
-            &session_config(),
-            store.clone(),
-            Arc::clone(&self.keys),
-            Arc::clone(&clock),
-            Arc::clone(&self.audit),
-        ));
+        let sessions = Arc::new(
+            Sessions::new(
+                &session_config(),
+                store.clone(),
+                Arc::clone(&self.keys),
+                Arc::clone(&clock),
+                Arc::clone(&self.audit),
+            )
+            .with_fanout(Arc::clone(&fanout)),
+        );
         let jwt = crate::tokens::tests::jwt_config();
         let signing = Arc::new(
             SigningKeys::open(
@@ -89,24 +97,36 @@ impl Setup {
             .await
             .unwrap(),
         );
-        let tokens = Arc::new(Tokens::new(
-            &jwt,
-            signing,
-            store.clone(),
-            Arc::clone(&self.keys),
-            Arc::clone(&clock),
-            Arc::clone(&self.audit),
-        ));
-        let api_tokens = Arc::new(ApiTokens::new(
-            &rampart_config::ApiTokensConfig {
-                allow_admin: false,
-                default_ttl: Duration::from_secs(86_400),
-                max_ttl: Duration::from_secs(365 * 86_400),
-            },
-            store,
-            clock,
-            Arc::clone(&self.audit),
-        ));
+        let tokens = Arc::new(
+            Tokens::new(
+                &jwt,
+                signing,
+                store.clone(),
+                Arc::clone(&self.keys),
+                Arc::clone(&clock),
+                Arc::clone(&self.audit),
+            )
+            .with_fanout(Arc::clone(&fanout)),
+        );
+        let api_tokens = Arc::new(
+            ApiTokens::new(
+                &rampart_config::ApiTokensConfig {
+                    allow_admin: false,
+                    default_ttl: Duration::from_secs(86_400),
+                    max_ttl: Duration::from_secs(365 * 86_400),
+                },
+                store,
+                clock,
+                Arc::clone(&self.audit),
+            )
+            .with_fanout(Arc::clone(&fanout)),
+        );
+        fanout.attach(crate::fanout::Targets {
+            sessions: Arc::downgrade(&sessions),
+            tokens: Arc::downgrade(&tokens),
+            api_tokens: Arc::downgrade(&api_tokens),
+            accounts: std::sync::Weak::new(),
+        });
         Replica {
             sessions,
             tokens,
@@ -299,4 +319,214 @@ fn user_agents_are_bounded_and_clean() {
     let long = "é".repeat(300);
     assert!(bounded_user_agent(&long).len() <= MAX_USER_AGENT_LEN);
     assert_eq!(bounded_user_agent("a\r\nb"), "ab");
+}
+
+/// An in-memory stand-in for the Redis channel: delivers every published message to
+/// every attached process (its sender included, which ignores its own).
+#[derive(Default)]
+struct Bus(std::sync::Mutex<Vec<Arc<crate::fanout::Fanout>>>);
+
+#[async_trait::async_trait]
+impl crate::fanout::Transport for Bus {
+    fn send(&self, payload: Vec<u8>) {
+        let members = self.0.lock().unwrap().clone();
+        for member in members {
+            member.receive(&payload);
+        }
+    }
+    async fn flush(&self, _within: Duration) -> bool {
+        true
+    }
+}
+
+impl Bus {
+    fn join(self: &Arc<Self>) -> Arc<crate::fanout::Fanout> {
+        let fanout = crate::fanout::Fanout::shared();
+        fanout.set_transport(Arc::clone(self) as Arc<dyn crate::fanout::Transport>);
+        fanout.subscribed();
+        self.0.lock().unwrap().push(Arc::clone(&fanout));
+        fanout
+    }
+}
+
+#[tokio::test]
+async fn a_busy_session_is_still_read_again_after_the_ttl() {
+    // Using a cached session must not extend its cache lifetime, or a session used
+    // more often than the TTL would never see another replica's revocation.
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let a = s.replica().await;
+        let b = s.replica().await;
+        let user = UserId::generate();
+        let new = a
+            .sessions
+            .create(&identity(&user, 1), client(), None)
+            .await
+            .unwrap();
+        active(b.sessions.validate(&new.id).await.unwrap());
+        a.sessions
+            .revoke(&user, &new.public_id, "alice", "test")
+            .await
+            .unwrap();
+        let mut refused_after = None;
+        for second in 1..=(SESSION_CACHE_TTL_SECS + 1) {
+            s.clock.advance(Duration::from_secs(1));
+            if b.sessions.validate(&new.id).await.unwrap() == SessionState::Unknown {
+                refused_after = Some(second);
+                break;
+            }
+        }
+        let refused_after = refused_after.expect("the busy session was never read again");
+        assert!(refused_after <= SESSION_CACHE_TTL_SECS, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn fanned_out_revocations_evict_other_replicas_at_once() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let bus = Arc::new(Bus::default());
+        let a = s.replica_with(bus.join()).await;
+        let b = s.replica_with(bus.join()).await;
+        let user = UserId::generate();
+
+        // A session, cached on B; revoked on A: refused on B with no time passing.
+        let new = a
+            .sessions
+            .create(&identity(&user, 1), client(), None)
+            .await
+            .unwrap();
+        active(b.sessions.validate(&new.id).await.unwrap());
+        a.sessions
+            .revoke(&user, &new.public_id, "alice", "test")
+            .await
+            .unwrap();
+        assert_eq!(
+            b.sessions.validate(&new.id).await.unwrap(),
+            SessionState::Unknown,
+            "{backend:?}"
+        );
+
+        // A token family, cached on B; revoked on A.
+        let pair = a.tokens.issue(&identity(&user, 1), client()).await.unwrap();
+        let access = pair.access_token.expose_secret().to_owned();
+        b.tokens.verify_access(&access).await.unwrap();
+        a.tokens
+            .revoke_family(&pair.family_id, "alice", "logout")
+            .await
+            .unwrap();
+        assert!(
+            b.tokens.verify_access(&access).await.is_err(),
+            "{backend:?}"
+        );
+
+        // An API token, cached on B; revoked on A.
+        let created = a
+            .api_tokens
+            .create(
+                &user,
+                NewApiToken {
+                    name: "ci".to_owned(),
+                    scopes: vec!["reports:read".to_owned()],
+                    ttl: None,
+                },
+                "alice",
+            )
+            .await
+            .unwrap();
+        assert!(
+            b.api_tokens
+                .authenticate(&created.token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        a.api_tokens
+            .revoke(&created.record.id, Some(&user), "alice")
+            .await
+            .unwrap();
+        assert!(
+            b.api_tokens
+                .authenticate(&created.token)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend:?}"
+        );
+
+        // Every session of the user but one (a security change), cached on B.
+        let kept = a
+            .sessions
+            .create(&identity(&user, 1), client(), None)
+            .await
+            .unwrap();
+        let other = a
+            .sessions
+            .create(&identity(&user, 1), client(), None)
+            .await
+            .unwrap();
+        active(b.sessions.validate(&kept.id).await.unwrap());
+        active(b.sessions.validate(&other.id).await.unwrap());
+        a.sessions
+            .revoke_all(&user, Some(&kept.public_id), "alice", "test")
+            .await
+            .unwrap();
+        active(b.sessions.validate(&kept.id).await.unwrap());
+        assert_eq!(
+            b.sessions.validate(&other.id).await.unwrap(),
+            SessionState::Unknown
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_subscription_cached_sessions_live_one_second() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let a = s.replica().await;
+        // B has Redis configured but no subscription (never confirmed, or lost):
+        // nothing reaches it, so it must not trust its cache for more than 1 s.
+        let fanout = crate::fanout::Fanout::shared();
+        let b = s.replica_with(Arc::clone(&fanout)).await;
+        let user = UserId::generate();
+        let new = a
+            .sessions
+            .create(&identity(&user, 1), client(), None)
+            .await
+            .unwrap();
+        active(b.sessions.validate(&new.id).await.unwrap());
+        a.sessions
+            .revoke(&user, &new.public_id, "alice", "test")
+            .await
+            .unwrap();
+        s.clock.advance(Duration::from_secs(
+            crate::fanout::SHORT_TTL_SECS.unsigned_abs(),
+        ));
+        assert_eq!(
+            b.sessions.validate(&new.id).await.unwrap(),
+            SessionState::Unknown,
+            "{backend:?}"
+        );
+
+        // Subscribed, then lost: what was cached while subscribed is dropped at once.
+        fanout.subscribed();
+        let again = a
+            .sessions
+            .create(&identity(&user, 1), client(), None)
+            .await
+            .unwrap();
+        active(b.sessions.validate(&again.id).await.unwrap());
+        a.sessions
+            .revoke(&user, &again.public_id, "alice", "test")
+            .await
+            .unwrap();
+        // (A's message never reaches B: there is no bus here.)
+        active(b.sessions.validate(&again.id).await.unwrap());
+        fanout.lost();
+        assert_eq!(
+            b.sessions.validate(&again.id).await.unwrap(),
+            SessionState::Unknown,
+            "{backend:?}"
+        );
+    }
 }

@@ -9,8 +9,9 @@
 //! creation.
 //!
 //! Hot path: a used token is cached by its hash (at most [`API_TOKEN_CACHE_CAPACITY`]
-//! entries, each for [`API_TOKEN_CACHE_TTL_SECS`]); revocation in this process evicts
-//! it at once, other replicas within the TTL. The last-used time is written at most
+//! entries, each for at most [`API_TOKEN_CACHE_TTL_SECS`] from the database read);
+//! revocation in this process evicts it at once and is published, so other replicas
+//! evict within 1 s ([`crate::fanout`]). The last-used time is written at most
 //! once per [`LAST_USED_INTERVAL`] per token.
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use rampart_crypto::token::ApiToken;
 use time::OffsetDateTime;
 
 use crate::authenticate::cache::TtlCache;
+use crate::fanout::{Fanout, Invalidation};
 use crate::sessions::public_id;
 
 /// Most API tokens kept in memory.
@@ -118,6 +120,7 @@ pub struct ApiTokens {
     audit: Arc<Auditor>,
     config: ApiTokensConfig,
     cache: TtlCache<CredentialHash, Cached>,
+    fanout: Arc<Fanout>,
 }
 
 #[derive(Clone)]
@@ -125,6 +128,8 @@ struct Cached {
     record: ApiTokenRecord,
     /// When last-used was last written.
     written: Option<OffsetDateTime>,
+    /// When the entry expires (Unix seconds): fixed at the database read.
+    until: i64,
 }
 
 impl ApiTokens {
@@ -141,7 +146,15 @@ impl ApiTokens {
             audit,
             config: config.clone(),
             cache: TtlCache::new(API_TOKEN_CACHE_CAPACITY),
+            fanout: Fanout::local(),
         }
+    }
+
+    /// Publishes revocations through `fanout` and takes cache lifetimes from it.
+    #[must_use]
+    pub fn with_fanout(mut self, fanout: Arc<Fanout>) -> Self {
+        self.fanout = fanout;
+        self
     }
 
     /// Creates a token for `owner`. Audits `api_token.created` (never the value).
@@ -212,6 +225,9 @@ impl ApiTokens {
             return Ok(Removal::Absent);
         };
         self.cache.remove(&hash);
+        self.fanout.publish(Invalidation::ApiToken {
+            token: id.to_owned(),
+        });
         self.audit
             .record(
                 AuditEvent::new(EventKind::ApiTokenRevoked, Outcome::Success)
@@ -233,6 +249,9 @@ impl ApiTokens {
         for hash in &hashes {
             self.cache.remove(hash);
         }
+        self.fanout.publish(Invalidation::ApiTokensOf {
+            user: user.as_str().to_owned(),
+        });
         if !hashes.is_empty() {
             self.audit
                 .record(
@@ -256,11 +275,13 @@ impl ApiTokens {
         let hash = token.hash();
         let now = self.clock.now();
         let now_unix = now.unix_timestamp();
+        let ticket = self.fanout.ticket();
         let cached = match self.cache.get(&hash, now_unix) {
             Some(cached) => cached,
             None => match self.store.api_token_by_hash(&hash).await? {
                 Some(record) => Cached {
                     written: record.last_used_at,
+                    until: i64::MAX,
                     record,
                 },
                 None => return Ok(None),
@@ -279,10 +300,32 @@ impl ApiTokens {
             self.store.touch_api_token(&cached.record.id, now).await?;
             fresh.written = Some(now);
         }
-        let until =
-            (now_unix + API_TOKEN_CACHE_TTL_SECS).min(cached.record.expires_at.unix_timestamp());
-        self.cache.insert(hash, fresh.clone(), until, now_unix);
+        // Never past the lifetime fixed at the read (a busy token is still re-read),
+        // and short if an invalidation raced this use.
+        fresh.until = self
+            .fanout
+            .expiry(ticket, now_unix, API_TOKEN_CACHE_TTL_SECS)
+            .min(cached.until)
+            .min(cached.record.expires_at.unix_timestamp());
+        self.cache
+            .insert(hash, fresh.clone(), fresh.until, now_unix);
         Ok(Some(fresh.record))
+    }
+
+    /// Forgets the cached token `id` (another process revoked it).
+    pub(crate) fn evict(&self, id: &str) {
+        self.cache.remove_where(|_, c| c.record.id == id);
+    }
+
+    /// Forgets the cached tokens of `user`.
+    pub(crate) fn evict_user(&self, user: &str) {
+        self.cache
+            .remove_where(|_, c| c.record.user_id.as_str() == user);
+    }
+
+    /// Forgets every cached token.
+    pub(crate) fn evict_all(&self) {
+        self.cache.clear();
     }
 }
 

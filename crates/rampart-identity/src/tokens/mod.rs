@@ -14,8 +14,9 @@
 //! Hot path: a verified token is cached by the SHA-256 of its text (at most
 //! [`VERIFIED_CACHE_CAPACITY`] entries, each until the token's own `exp` + leeway), so
 //! a token is signature-verified once, not on every request. Revoking a family evicts
-//! its tokens from this process's cache at once; family states are cached for
-//! [`FAMILY_CACHE_TTL_SECS`], so another replica sees a revocation within that.
+//! its tokens from this process's cache at once and is published, so other replicas
+//! evict within 1 s ([`crate::fanout`]); family states are cached for at most
+//! [`FAMILY_CACHE_TTL_SECS`] (1 s while the fan-out is down).
 //!
 //! # Refresh tokens
 //!
@@ -54,6 +55,7 @@ use serde::{Deserialize, Serialize};
 pub use keyring::{FORCED_RELOAD_INTERVAL, KeyInfo, REFRESH_INTERVAL, Rotation, SigningKeys};
 
 use crate::authenticate::cache::TtlCache;
+use crate::fanout::{Fanout, Invalidation};
 use crate::sessions::{ClientDetails, method_name, public_id};
 use crate::verified::VerifiedIdentity;
 
@@ -169,6 +171,7 @@ pub struct Tokens {
     reuse_leeway: Duration,
     verified: TtlCache<[u8; 32], AccessClaims>,
     families: TtlCache<String, bool>,
+    fanout: Arc<Fanout>,
 }
 
 impl Tokens {
@@ -195,7 +198,15 @@ impl Tokens {
             reuse_leeway: config.refresh_reuse_leeway,
             verified: TtlCache::new(VERIFIED_CACHE_CAPACITY),
             families: TtlCache::new(VERIFIED_CACHE_CAPACITY),
+            fanout: Fanout::local(),
         }
+    }
+
+    /// Publishes revocations through `fanout` and takes cache lifetimes from it.
+    #[must_use]
+    pub fn with_fanout(mut self, fanout: Arc<Fanout>) -> Self {
+        self.fanout = fanout;
+        self
     }
 
     /// The keyring.
@@ -439,13 +450,19 @@ impl Tokens {
         if let Some(active) = self.families.get(&key, now) {
             return Ok(active);
         }
+        let ticket = self.fanout.ticket();
         let active = self
             .store
             .family(family_id)
             .await?
             .is_some_and(|f| f.revoked_at.is_none());
-        self.families
-            .insert(key, active, now + FAMILY_CACHE_TTL_SECS, now);
+        let until = if active {
+            self.fanout.expiry(ticket, now, FAMILY_CACHE_TTL_SECS)
+        } else {
+            // Revocation is final: no other process can make it active again.
+            now + FAMILY_CACHE_TTL_SECS
+        };
+        self.families.insert(key, active, until, now);
         Ok(active)
     }
 
@@ -461,6 +478,22 @@ impl Tokens {
             now,
         );
         self.verified.remove_where(|_, c| c.sid == family_id);
+        self.fanout.publish(Invalidation::Family {
+            family: family_id.to_owned(),
+        });
+    }
+
+    /// Forgets the cached state of family `family_id` and its verified tokens
+    /// (another process revoked it); the next use reads the store.
+    pub(crate) fn evict_family(&self, family_id: &str) {
+        self.families.remove(&family_id.to_owned());
+        self.verified.remove_where(|_, c| c.sid == family_id);
+    }
+
+    /// Forgets every cached family state. Verified signatures stay: they do not
+    /// change, and every use still checks the family and the user.
+    pub(crate) fn evict_all(&self) {
+        self.families.clear();
     }
 
     fn pair(&self, family: &RefreshFamily, refresh: RefreshToken) -> Result<TokenPair, TokenError> {

@@ -58,6 +58,7 @@ async fn limiting_falls_back_locally_and_returns_to_redis() {
         &SecretString::from(redis.url()),
         Duration::from_millis(500),
         Duration::from_millis(300),
+        "rampart-test",
         Arc::new(clock.clone()),
     )
     .await

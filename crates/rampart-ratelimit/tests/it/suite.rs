@@ -46,6 +46,7 @@ async fn limiter(backend: &str, clock: &FakeClock) -> RateLimiter {
                 &redis_url(),
                 Duration::from_secs(2),
                 Duration::from_secs(2),
+                "rampart-test",
                 clock,
             )
             .await
