@@ -196,7 +196,12 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
 
     let gateway =
         Gateway::new(&config, services::gateway_deps(&state)).context("cannot set up upstreams")?;
-    let probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
+    let mut probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(StorageProbe(store.clone()))];
+    if let Some(redis) = &config.redis {
+        let ping = rampart_redis::Ping::new(&redis.url.value, redis.response_timeout)
+            .context("invalid Redis URL")?;
+        probes.push(Arc::new(RedisProbe(ping)));
+    }
     let forward_auth = if config.forward_auth.enabled {
         rampart_proxy::forward_auth::router(gateway.clone())
     } else {
@@ -301,6 +306,22 @@ fn limits(config: &Config) -> Limits {
         max_headers: config.server.max_headers.get(),
         max_header_bytes: usize::try_from(config.server.max_header_bytes).unwrap_or(usize::MAX),
         shutdown_grace: config.server.shutdown_grace,
+    }
+}
+
+/// `/readyz` dependency: Redis answers. Rate limiting would fall back to local
+/// limiters without it, but revocations would no longer reach this replica at once
+/// and budgets would no longer be shared: the replica is degraded, so it says so and
+/// the load balancer can prefer healthy ones (see docs/HA.md).
+struct RedisProbe(rampart_redis::Ping);
+
+impl ReadinessProbe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn check(&self) -> ProbeFuture<'_> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
     }
 }
 

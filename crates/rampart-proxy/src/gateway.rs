@@ -348,7 +348,23 @@ impl Gateway {
         cors_headers: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<Response, ApiError> {
         let (parts, body) = request.into_parts();
-        let caller = self.authenticate(route, &parts).await?;
+        let caller = match self.authenticate(route, &parts).await {
+            Ok(caller) => caller,
+            // A refused credential (an expired session cookie, typically): a browser
+            // asking for a page is sent to sign in — with the cookie-clearing
+            // `Set-Cookie` — rather than shown a JSON 401.
+            Err(refused) if refused.status() == StatusCode::UNAUTHORIZED => {
+                let challenge = self.challenge(&parts, context);
+                if challenge.status() != StatusCode::FOUND {
+                    return Err(refused);
+                }
+                return Err(match refused.header(header::SET_COOKIE) {
+                    Some(clear) => challenge.with_header(header::SET_COOKIE, clear.clone()),
+                    None => challenge,
+                });
+            }
+            Err(error) => return Err(error),
+        };
         // A cookie-authenticated WebSocket handshake is a GET, but a page of another
         // site could open it with the victim's cookie (cross-site WebSocket
         // hijacking): it gets the same origin check as an unsafe method.
@@ -1001,7 +1017,11 @@ pub fn front(own: axum::Router, gateway: Gateway) -> axum::Router {
         let gateway = gateway.clone();
         let own = own.clone();
         async move {
-            let claimed = request_host(&request).is_some_and(|host| gateway.claims_host(&host));
+            // `/auth/verify` is always Rampart's own, whatever `Host` the proxy in
+            // front keeps: judging it as application traffic would judge the wrong
+            // request.
+            let claimed = request.uri().path() != "/auth/verify"
+                && request_host(&request).is_some_and(|host| gateway.claims_host(&host));
             let response = if claimed {
                 gateway.handle(request).await
             } else {

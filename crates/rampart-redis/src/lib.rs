@@ -10,5 +10,7 @@
 //! the binary wires the two together.
 
 pub mod fanout;
+pub mod ping;
 
 pub use fanout::{Fanout, FanoutError, FanoutSettings, Listener};
+pub use ping::Ping;

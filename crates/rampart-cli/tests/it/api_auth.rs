@@ -246,20 +246,16 @@ pub async fn code(response: reqwest::Response) -> String {
 }
 
 /// Waits (up to 5 s) until the audit log holds an event of `kind`; returns how many.
+/// How many audit records of `kind` exist once every event recorded so far has been
+/// written (the writer is flushed first: no polling).
 pub async fn audited(server: &TestServer, kind: &str) -> i64 {
+    server.running().state().audit.flush().await.unwrap();
     let pool = server.db().raw_pool().await.unwrap();
-    for _ in 0..100 {
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_records WHERE kind = $1")
-            .bind(kind)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if count > 0 {
-            return count;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    0
+    sqlx::query_scalar("SELECT count(*) FROM audit_records WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
 }
 
 on_both_backends!(login_sets_a_hardened_host_cookie, |backend| {

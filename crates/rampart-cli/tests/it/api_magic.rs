@@ -232,7 +232,7 @@ on_both_backends!(link_over_smtp_signs_in_once, |backend| {
         .to_owned();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("form-action 'self'"), "{csp}");
-    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     assert_eq!(page.headers()["cache-control"], "no-store");
     assert!(
         page.headers()["content-type"]

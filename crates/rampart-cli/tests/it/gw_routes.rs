@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rampart_identity::accounts::{Actor, NewAccount};
 use rampart_testkit::raw::{self, RawResponse};
@@ -131,34 +130,33 @@ type DenialRow = (
     Option<String>,
 );
 
-/// Waits (bounded) until the audit table holds at least `n` `policy.denied` records
-/// and returns them in order.
+/// The `policy.denied` records, in order, once every event recorded so far has been
+/// written (the audit writer is flushed first: a denial is recorded before its
+/// response is sent). At least `n` are expected.
 pub async fn denials(server: &TestServer, n: usize) -> Vec<Denial> {
+    server.running().state().audit.flush().await.unwrap();
     let pool = server.db().raw_pool().await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let rows: Vec<DenialRow> = sqlx::query_as(
-            "SELECT target, reason, actor, client_ip, request_id FROM audit_records \
-                 WHERE kind = 'policy.denied' ORDER BY seq",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        if rows.len() >= n || tokio::time::Instant::now() > deadline {
-            return rows
-                .into_iter()
-                .map(|(target, reason, actor, client_ip, request_id)| Denial {
-                    target,
-                    reason,
-                    actor,
-                    client_ip,
-                    request_id,
-                })
-                .collect();
-        }
-        // The audit writer commits in batches: poll the table, bounded above.
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let rows: Vec<DenialRow> = sqlx::query_as(
+        "SELECT target, reason, actor, client_ip, request_id FROM audit_records \
+             WHERE kind = 'policy.denied' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        rows.len() >= n,
+        "{} denials audited, expected at least {n}",
+        rows.len()
+    );
+    rows.into_iter()
+        .map(|(target, reason, actor, client_ip, request_id)| Denial {
+            target,
+            reason,
+            actor,
+            client_ip,
+            request_id,
+        })
+        .collect()
 }
 
 /// The envelope's error code.

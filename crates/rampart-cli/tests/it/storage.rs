@@ -277,3 +277,57 @@ async fn readyz_follows_the_database_and_names_it_when_unreachable() {
     rampart.terminate();
     assert_eq!(rampart.wait().await.code(), Some(0));
 }
+
+#[tokio::test]
+async fn readyz_names_redis_when_it_is_configured_and_unreachable() {
+    let mut redis = rampart_testkit::redis_server::RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_arg(&production_config(dir.path(), ""));
+    let mut rampart = Rampart::spawn(
+        &bin(),
+        &["serve", "--migrate", "--config", &config],
+        &env(&[("RAMPART_REDIS_URL", &redis.url())]),
+    );
+    let addr = rampart.listening().await;
+    let http = client();
+    let ready = http
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    redis.kill();
+    let down = http
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 503);
+    let body: serde_json::Value = down.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_ready");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("redis"),
+        "{body}"
+    );
+
+    redis.restart().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let back = http
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        if back.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never became ready again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    rampart.terminate();
+    assert_eq!(rampart.wait().await.code(), Some(0));
+}

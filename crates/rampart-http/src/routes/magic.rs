@@ -166,10 +166,12 @@ async fn link_page(Query(query): Query<PageQuery>) -> Result<Response, ApiError>
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PAGE_CSP),
     );
-    // The URL holds the code: no referrer, no caching, no indexing.
+    // The URL holds the code: no referrer to other sites, no caching, no indexing.
+    // `same-origin`, not `no-referrer`: with `no-referrer` browsers send `Origin: null`
+    // on the page's own form post, which the origin check must refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -328,10 +330,9 @@ impl<S: Send + Sync> FromRequest<S> for ConsumeBody {
 fn origin_allowed(headers: &HeaderMap, allowed: &[String], kind: BodyKind) -> bool {
     let mut origins = headers.get_all(header::ORIGIN).iter();
     match (origins.next(), origins.next()) {
-        (Some(origin), None) => origin.to_str().is_ok_and(|origin| {
-            let origin = origin.trim_end_matches('/');
-            allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
-        }),
+        (Some(origin), None) => origin
+            .to_str()
+            .is_ok_and(|origin| crate::csrf::origin_listed(origin, allowed)),
         (Some(_), Some(_)) => false,
         (None, _) => {
             let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
