@@ -1,7 +1,9 @@
 //! `rampart demo`: the whole loop in a minute.
 //!
-//! Dev mode, data in a fresh directory, a built-in echo upstream on loopback and a
-//! proxied route to it. Everything printed is real: the URLs answer.
+//! Dev mode, data in a fresh directory, a built-in echo upstream on loopback, a
+//! public route and a protected route to it, and a demo admin whose generated
+//! password is printed with the sign-in steps. Everything printed is real: the URLs
+//! answer, and the echo shows the identity headers Rampart adds.
 
 pub mod echo;
 
@@ -25,20 +27,35 @@ pub fn demo_config_toml(data_dir: &Path, listen: SocketAddr, echo: SocketAddr) -
 mode = "dev"
 data_dir = "{data_dir}"
 
+public_url = "http://{listen}"
+
 [server]
 listen = "{listen}"
 
 [logging]
 level = "info"
 
+# Plain HTTP on loopback: the session cookie cannot be `Secure` (dev only).
+[session]
+cookie_secure = false
+
 [upstreams.echo]
 url = "http://{echo}"
 
+# Anyone may call /echo; the echo shows what the upstream receives.
 [[routes]]
 name = "echo-public"
 path_prefix = "/echo"
 upstream = "echo"
 auth = "public"
+
+# /app needs a signed-in user; the echo then shows X-Rampart-User, -Roles,
+# -Auth-Method and the signed X-Rampart-Assertion.
+[[routes]]
+name = "echo-protected"
+path_prefix = "/app"
+upstream = "echo"
+auth = "required"
 "#,
         data_dir = data_dir.display(),
     )
@@ -79,7 +96,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .await?;
-    print_banner(&data_dir, running.addr, echo);
+    let password = create_demo_admin(&running).await?;
+    print_banner(&data_dir, running.addr, echo, &password);
     loop {
         if signals.next().await == SignalAction::Shutdown {
             break;
@@ -98,7 +116,34 @@ fn fresh_dir() -> anyhow::Result<PathBuf> {
     Ok(dir.keep())
 }
 
-fn print_banner(data_dir: &Path, addr: SocketAddr, echo: SocketAddr) {
+/// The demo admin's username.
+pub const DEMO_USER: &str = "demo";
+
+/// Creates the demo admin with a fresh random password (returned, to be printed: this
+/// is a dev-mode demo on a throw-away database).
+async fn create_demo_admin(running: &run::Running) -> anyhow::Result<String> {
+    let password = rampart_crypto::random::token::<12>()?;
+    running
+        .state()
+        .accounts
+        .create_admin_from_cli(
+            rampart_identity::accounts::NewAccount {
+                username: DEMO_USER.to_owned(),
+                password: Some(rampart_crypto::SecretString::from(password.as_str())),
+                email: None,
+                display_name: Some("Demo admin".to_owned()),
+                roles: Vec::new(),
+                tenants: Vec::new(),
+                attributes: std::collections::BTreeMap::new(),
+            },
+            true,
+        )
+        .await
+        .context("cannot create the demo admin")?;
+    Ok(password)
+}
+
+fn print_banner(data_dir: &Path, addr: SocketAddr, echo: SocketAddr, password: &str) {
     println!(
         r#"
 Rampart demo is running (dev mode: the master key is the public development key —
@@ -108,15 +153,28 @@ never put real data here).
   configuration    {data}/rampart.toml
   Rampart          http://{addr}
   echo upstream    http://{echo}  (the app behind Rampart; it echoes what it receives)
+  demo admin       username {user}   password {password}
 
 Try:
   curl -s http://{addr}/echo/hello        # a public route, proxied to the echo upstream
-  curl -s http://{addr}/healthz           # liveness: "ok"
-  curl -s http://{addr}/readyz            # readiness
-  curl -s http://{addr}/nope              # no route: 404 in the error envelope
+  curl -s -i http://{addr}/app/hello      # a protected route: 401 without credentials
+
+Sign in as an API client and call the protected route:
+  TOKEN=$(curl -s -X POST http://{addr}/api/v1/auth/token -H 'content-type: application/json' \
+    -d '{{"grant_type":"password","username":"{user}","password":"{password}"}}' \
+    | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s http://{addr}/app/hello -H "Authorization: Bearer $TOKEN"
+  # the echo shows x-rampart-user, x-rampart-roles, x-rampart-auth-method and the
+  # signed x-rampart-assertion (verify it with http://{addr}/.well-known/jwks.json)
+
+Or in a browser: open http://{addr}/app/hello — Rampart sends you to its sign-in
+page and back.
+
+Also: http://{addr}/healthz, http://{addr}/readyz, http://{addr}/api/v1/openapi.json
 
 Press Ctrl-C to stop.
 "#,
         data = data_dir.display(),
+        user = DEMO_USER,
     );
 }
