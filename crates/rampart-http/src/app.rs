@@ -4,7 +4,6 @@
 //! and wraps the whole with [`layered`]. Tests build the same app through the same
 //! functions and drive it with `tower::ServiceExt::oneshot`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,10 +13,9 @@ use http::StatusCode;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::edge::EdgeSettings;
+use crate::edge::{EdgeLayer, EdgeSettings};
 use crate::health::{self, Readiness};
 use crate::middleware;
-use crate::request_id;
 
 /// Limits applied to Rampart's own endpoints.
 #[derive(Debug, Clone, Copy)]
@@ -52,24 +50,13 @@ pub fn with_api_limits(router: Router, limits: ApiLimits) -> Router {
         ))
 }
 
-/// Wraps `router` (own routes plus the proxy fallback) in the middleware every
-/// response passes through.
+/// Wraps `router` (own routes plus the proxy fallback) in what every
+/// response passes through: the panic catcher, then the edge service (request id,
+/// client, envelope, security headers, metrics, access log).
 pub fn layered(router: Router, edge: EdgeSettings) -> Router {
-    let edge = Arc::new(edge);
     router
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn(middleware::envelope))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&edge),
-            middleware::security_headers,
-        ))
-        .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(axum::middleware::from_fn(middleware::access_log))
-        .layer(axum::middleware::from_fn_with_state(
-            edge,
-            crate::edge::resolve_client,
-        ))
-        .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(EdgeLayer::new(edge))
 }
 
 /// The fallback for paths nothing serves: 404 in the envelope.

@@ -6,7 +6,7 @@
 //! guardrails refuse an open `/metrics` on a non-loopback address).
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -126,18 +126,19 @@ async fn scrape(State(endpoint): State<Endpoint>, request: Request) -> Response 
         .into_response()
 }
 
-/// Middleware: counts every request by route and status and records its latency.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let route = response
-        .extensions()
-        .get::<RouteLabel>()
-        .map_or_else(|| "unmatched".to_owned(), |r| r.0.to_string());
-    let status = status_label(response.status().as_u16());
-    metrics::counter!(REQUESTS_TOTAL, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!(REQUEST_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
-    response
+/// Counts one request by route and status and records its latency (called by the
+/// edge service for every response). Labels are shared strings: counting allocates
+/// nothing per request.
+pub fn record_request(route: Option<&RouteLabel>, status: u16, elapsed: Duration) {
+    static UNMATCHED: OnceLock<std::sync::Arc<str>> = OnceLock::new();
+    let route = route.map_or_else(
+        || std::sync::Arc::clone(UNMATCHED.get_or_init(|| std::sync::Arc::from("unmatched"))),
+        |r| std::sync::Arc::clone(&r.0),
+    );
+    let status = status_label(status);
+    metrics::counter!(REQUESTS_TOTAL, "route" => std::sync::Arc::clone(&route), "status" => status)
+        .increment(1);
+    metrics::histogram!(REQUEST_DURATION, "route" => route).record(elapsed.as_secs_f64());
 }
 
 /// Route-layer middleware for Rampart's own endpoints: labels the response with the

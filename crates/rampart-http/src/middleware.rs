@@ -1,16 +1,11 @@
-//! Middleware every response of Rampart's own endpoints passes through.
-//!
-//! Order, outermost first (see [`crate::app::layered`]): request id → access log →
-//! security headers → error envelope → panic catcher → handlers. The envelope sits
-//! inside the security headers so that error responses get them too, and outside the
-//! panic catcher so a panic still answers with the envelope.
+//! What every response passes through: the error envelope, the panic answer and the
+//! security headers. The edge service ([`crate::edge::Edge`]) applies them in order:
+//! handlers (behind the panic catcher) → error envelope → security headers, so error
+//! responses get the headers too and a panic still answers with the envelope.
 
 use std::any::Any;
-use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
 
@@ -32,23 +27,16 @@ pub struct Passthrough;
 #[derive(Debug, Clone, Copy)]
 pub struct HtmlPage;
 
-/// Middleware: renders [`ApiError`]s — and any other error status without a body
-/// of ours — as the JSON envelope, and logs internal causes.
-///
-/// A request whose head the listener refused ([`HeadRefusal`]: over the head limits,
-/// or an unacceptable `Transfer-Encoding`) is answered here, in the envelope and with
-/// `Connection: close`, before any handler runs.
-pub async fn envelope(request: Request, next: Next) -> Response {
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    if let Some(refusal) = request.extensions().get::<HeadRefusal>().copied() {
-        let mut response = refusal.status().into_response();
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return render_error(response, request_id.as_ref());
-    }
-    let response = next.run(request).await;
-    render_error(response, request_id.as_ref())
+/// The answer to a request whose head the listener refused ([`HeadRefusal`]: over the
+/// head limits, or an unacceptable `Transfer-Encoding`): its status, with
+/// `Connection: close`, before any handler runs. The edge service renders it in the
+/// envelope like every other error.
+pub fn refusal_response(refusal: HeadRefusal) -> Response {
+    let mut response = refusal.status().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Turns a response carrying a [`PendingError`] (or an error status without one) into
@@ -143,26 +131,17 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("cache-control", "no-store"),
 ];
 
-/// Middleware: applies [`SECURITY_HEADERS`] without overriding handler choices, and
-/// HSTS when the client reached Rampart over HTTPS (direct TLS, or a trusted proxy's
+/// Applies [`SECURITY_HEADERS`] without overriding handler choices, and HSTS when the
+/// client reached Rampart over HTTPS (direct TLS, or a trusted proxy's
 /// `X-Forwarded-Proto`) — never over plain HTTP, where it would be meaningless or,
-/// sent to a client that spoofed the scheme, a denial of service.
-pub async fn security_headers(
-    axum::extract::State(settings): axum::extract::State<std::sync::Arc<crate::edge::EdgeSettings>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let https = request
-        .extensions()
-        .get::<crate::client_ip::ClientInfo>()
-        .is_some_and(|c| c.scheme == crate::client_ip::Scheme::Https);
-    let mut response = next.run(request).await;
+/// sent to a client that spoofed the scheme, a denial of service. Proxied responses
+/// are left alone: they got the route's header policy in the proxy's `respond()`.
+pub fn apply_security_headers(response: &mut Response, https: bool, hsts: Option<&HeaderValue>) {
     if response.extensions().get::<Passthrough>().is_some() {
-        // Proxied responses get the route's header policy in the proxy's respond().
-        return response;
+        return;
     }
     let headers = response.headers_mut();
-    if https && let Some(hsts) = &settings.hsts {
+    if https && let Some(hsts) = hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     for (name, value) in SECURITY_HEADERS {
@@ -170,32 +149,6 @@ pub async fn security_headers(
             headers.insert(*name, HeaderValue::from_static(value));
         }
     }
-    response
-}
-
-/// Middleware: one access-log line per request, always, whatever the outcome.
-///
-/// The query string is never logged: it is where careless clients put tokens.
-pub async fn access_log(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.as_str().to_owned())
-        .unwrap_or_default();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: "rampart::access",
-        request_id,
-        method = %method,
-        path,
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
 }
 
 #[cfg(test)]

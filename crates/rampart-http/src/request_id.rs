@@ -4,41 +4,36 @@
 //! let it forge or collide log lines. The id is in the `X-Request-Id` response header,
 //! in every error envelope, in the access log, and forwarded to upstreams.
 
-use std::sync::Arc;
-
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
 use http::HeaderValue;
 
 /// The response and upstream header carrying the request id.
 pub const HEADER: &str = "x-request-id";
 
 /// The id of the current request, stored in request and response extensions.
+///
+/// Held as a ready header value: it goes into the response and the upstream request
+/// of every request, and cloning it only bumps a reference count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
-    /// A new random id (UUID v7: sortable, 122 bits of which 74 random).
+    /// A new random id (UUID v7: sortable, 122 bits of which 74 random, drawn from a
+    /// thread-local generator rather than a system call per request).
     pub fn generate() -> Self {
-        Self(Arc::from(uuid::Uuid::now_v7().simple().to_string()))
+        let mut text = [0u8; uuid::fmt::Simple::LENGTH];
+        let text = uuid::Uuid::now_v7().simple().encode_lower(&mut text);
+        // Lower-case hex is always a valid header value.
+        Self(HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0")))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
+        // Built from hex digits only, so always visible ASCII.
+        self.0.to_str().unwrap_or("")
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
-}
-
-/// Middleware: assigns the id, exposes it to inner layers and handlers, and copies it
-/// onto the response.
-pub async fn assign(mut request: Request, next: Next) -> Response {
-    let id = RequestId::generate();
-    request.extensions_mut().insert(id.clone());
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(HEADER, value);
-    }
-    response.extensions_mut().insert(id);
-    response
 }

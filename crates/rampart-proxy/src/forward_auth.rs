@@ -88,7 +88,7 @@ impl Gateway {
         };
         tracing::info!(
             target: "rampart::forward_auth",
-            request_id = context.request_id,
+            request_id = context.request_id.as_str(),
             client_ip = %context.client.ip,
             status = response.status().as_u16(),
             "verified"

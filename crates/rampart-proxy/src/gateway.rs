@@ -112,7 +112,7 @@ pub(crate) struct Route {
 
 /// Facts about the request gathered once and used by every phase.
 pub(crate) struct RequestContext {
-    pub(crate) request_id: String,
+    pub(crate) request_id: RequestId,
     pub(crate) client: ClientInfo,
     pub(crate) started: Instant,
 }
@@ -408,11 +408,13 @@ impl Gateway {
     }
 
     pub(crate) fn context(&self, request: &Request<Body>) -> RequestContext {
+        // The edge service always assigns one; only in-process tests without it
+        // get a fresh id here.
         let request_id = request
             .extensions()
             .get::<RequestId>()
-            .map(|id| id.as_str().to_owned())
-            .unwrap_or_default();
+            .cloned()
+            .unwrap_or_else(RequestId::generate);
         let client = request
             .extensions()
             .get::<ClientInfo>()
@@ -568,11 +570,11 @@ impl Gateway {
         deny: policy::Deny,
         context: &RequestContext,
     ) -> ApiError {
-        tracing::info!(request_id = context.request_id, route = %route.name, reason = %deny.reason, "access denied");
+        tracing::info!(request_id = context.request_id.as_str(), route = %route.name, reason = %deny.reason, "access denied");
         let mut event = AuditEvent::new(EventKind::PolicyDenied, Outcome::Denied)
             .target(format!("route:{}", route.name))
             .client_ip(context.client.ip)
-            .request_id(context.request_id.clone())
+            .request_id(context.request_id.as_str().to_owned())
             .reason(deny.reason.clone());
         if let Some(principal) = principal {
             event = event.actor(principal.username.clone());
@@ -654,7 +656,7 @@ impl Gateway {
             &mut parts.headers,
             &context.client,
             original_host.as_ref(),
-            &context.request_id,
+            context.request_id.header_value(),
         );
         // Rampart's cookies leave on every route, public ones included (an upstream
         // holding a user's session cookie could act as the user); a bearer token only
@@ -971,7 +973,7 @@ fn respond(
 fn log(context: &RequestContext, route: &str, response: &Response) {
     tracing::info!(
         target: "rampart::proxy",
-        request_id = context.request_id,
+        request_id = context.request_id.as_str(),
         route,
         client_ip = %context.client.ip,
         status = response.status().as_u16(),

@@ -82,7 +82,7 @@ pub fn add_forwarding(
     headers: &mut HeaderMap,
     client: &ClientInfo,
     original_host: Option<&HeaderValue>,
-    request_id: &str,
+    request_id: &HeaderValue,
 ) {
     let proto = match client.scheme {
         Scheme::Http => "http",
@@ -115,9 +115,7 @@ pub fn add_forwarding(
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
         headers.insert("forwarded", value);
     }
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", value);
-    }
+    headers.insert("x-request-id", request_id.clone());
 }
 
 /// Removes Rampart's credentials, so the upstream never holds a user's Rampart
@@ -247,7 +245,7 @@ mod tests {
             scheme: Scheme::Http,
             via_trusted_proxy: false,
         };
-        add_forwarding(&mut h, &client, None, "rid");
+        add_forwarding(&mut h, &client, None, &HeaderValue::from_static("rid"));
         assert_eq!(h["x-forwarded-for"], "203.0.113.5");
         assert_eq!(h["x-request-id"], "rid");
         assert!(!h.contains_key("connection"));
