@@ -3,7 +3,7 @@
 //! Limits are GCRA (generic cell rate algorithm): a rate, a period and a burst. The
 //! same [`Limit`] is enforced by one of two backends:
 //!
-//! - **memory** — governor's keyed GCRA, per process. Lock-free, ~100 ns a decision.
+//! - **memory** — governor's keyed GCRA, per process. Lock-free, ~115 ns a decision (docs/PERFORMANCE.md).
 //! - **redis** — one atomic Lua script per decision on the shared Redis, so replicas
 //!   share one budget. To keep the proxied path fast, a replica takes budget from
 //!   Redis in small *leases* (slices of the burst) and spends them locally; see

@@ -181,3 +181,53 @@ async fn replicas_on_redis_share_one_budget() {
     // passing: the cluster admits the budget once, not once per replica.
     assert_eq!(admitted, 30);
 }
+
+on_both_backends!(a_client_under_its_rate_is_never_refused, |backend| {
+    // The `general` class defaults (20/s, burst 50). A client sending one request
+    // every 150 ms (6.7/s) stays well under its rate, so its whole burst is there
+    // when it needs it. On Redis each of its leases expires before the next
+    // request: a backend that charged it for whole leases (burst / 8 = 6 a time)
+    // would have eaten the burst by then.
+    let clock = FakeClock::at_unix(1_800_000_000);
+    let limiter = limiter(backend, &clock).await;
+    let bucket = limiter.bucket(&unique("general"), limit(20, 50));
+    let key = Key::Ip("203.0.113.80".parse().unwrap());
+    for i in 0..100 {
+        assert!(
+            bucket.check(&key).await.is_allowed(),
+            "request {i} at 6.7/s"
+        );
+        clock.advance(Duration::from_millis(150));
+    }
+    for i in 0..50 {
+        assert!(bucket.check(&key).await.is_allowed(), "burst request {i}");
+    }
+    assert!(!bucket.check(&key).await.is_allowed());
+});
+
+on_both_backends!(
+    a_hot_key_that_goes_quiet_gets_its_unspent_budget_back,
+    |backend| {
+        // 1/s, burst 64 (Redis leases grow to 8). Spend 37 of the burst quickly —
+        // leases grow while the key is hot — then go quiet without letting a second
+        // pass: what the last lease held but did not spend is refunded, so the client
+        // can still take exactly the 27 left, and not one more.
+        let clock = FakeClock::at_unix(1_800_000_000);
+        let limiter = limiter(backend, &clock).await;
+        let bucket = limiter.bucket(&unique("refund"), limit(1, 64));
+        let key = Key::Ip("203.0.113.81".parse().unwrap());
+        for i in 0..37 {
+            assert!(bucket.check(&key).await.is_allowed(), "request {i}");
+        }
+        // Past the lease lifetime (100 ms) but far from a refill (1 s).
+        clock.advance(Duration::from_millis(200));
+        for i in 0..27 {
+            assert!(
+                bucket.check(&key).await.is_allowed(),
+                "request {} after the pause",
+                37 + i
+            );
+        }
+        assert!(!bucket.check(&key).await.is_allowed());
+    }
+);
