@@ -3,9 +3,16 @@
 //! One Argon2id verification costs `auth.password.memory_kib` of memory and tens of
 //! milliseconds of a CPU. Run on a Tokio worker it would stall every other task on
 //! that worker — proxied traffic included — and a login flood would take the whole
-//! server down. So every hash and verification runs on the blocking pool, and a
-//! semaphore of `auth.max_concurrent_hashes` permits bounds how many run at once;
-//! further logins wait for a permit (their memory is bounded too).
+//! server down. So every hash and verification runs on a pool of its own
+//! `auth.max_concurrent_hashes` threads, and a semaphore of as many permits bounds how
+//! many run at once; further logins wait for a permit (their memory is bounded too).
+//!
+//! The hashing threads run at the lowest normal scheduling priority (nice 19 on
+//! Linux): when a login flood and proxied traffic compete for the CPU, the request
+//! path wins, so a flood slows sign-ins down instead of every request behind Rampart
+//! (measured in docs/PERFORMANCE.md). Whatever CPU the request path leaves goes to
+//! hashing at full speed; only a CPU saturated by proxied traffic slows sign-ins to a
+//! trickle (nice 19 weighs 15 against the request path's 1024).
 //!
 //! The permit moves into the blocking task: if the request is cancelled while the
 //! hash runs, the permit is released only when the hash is done, so cancelled
@@ -15,12 +22,19 @@
 //! the unknown-user path really spends a full verification.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use rampart_crypto::SecretString;
 use rampart_crypto::password::{PasswordError, PasswordHasher, PhcHash, Verification};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
+
+/// How much lower the hashing threads' priority is than the process's (capped at
+/// 19, the lowest): a login flood must not add latency to proxied requests.
+const HASHING_NICE: i32 = 19;
+
+/// A unit of work for a hashing thread.
+type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
 
 /// How many Argon2 computations ran, by kind. A snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,9 +58,9 @@ pub enum PoolError {
     Unavailable,
 }
 
-/// The hasher behind a semaphore.
+/// The hasher on its own threads, behind a semaphore.
 pub(crate) struct PasswordPool {
-    hasher: Arc<PasswordHasher>,
+    jobs: mpsc::Sender<Job>,
     permits: Arc<Semaphore>,
     counters: Arc<Counters>,
 }
@@ -59,10 +73,26 @@ struct Counters {
 }
 
 impl PasswordPool {
-    /// At most `concurrency` computations at once.
+    /// At most `concurrency` computations at once, on as many threads. The threads
+    /// end when the pool is dropped.
     pub(crate) fn new(hasher: PasswordHasher, concurrency: NonZeroUsize) -> Self {
+        let hasher = Arc::new(hasher);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..concurrency.get() {
+            let hasher = Arc::clone(&hasher);
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("rampart-argon2-{index}"))
+                .spawn(move || hashing_thread(&hasher, &queue));
+            if let Err(error) = spawned {
+                // Fewer threads only means fewer hashes at once; with none at all,
+                // every computation fails closed with `Unavailable`.
+                tracing::error!(%error, "cannot start a password hashing thread");
+            }
+        }
         Self {
-            hasher: Arc::new(hasher),
+            jobs,
             permits: Arc::new(Semaphore::new(concurrency.get())),
             counters: Arc::new(Counters::default()),
         }
@@ -126,13 +156,40 @@ impl PasswordPool {
             .acquire_owned()
             .await
             .map_err(|_| PoolError::Unavailable)?;
-        let hasher = Arc::clone(&self.hasher);
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |hasher| {
             let _permit = permit;
-            work(&hasher)
-        })
-        .await
-        .map_err(|_| PoolError::Unavailable)
+            // The caller may have gone away (a cancelled request); the work is done
+            // either way and the permit released only now.
+            let _ = done.send(work(hasher));
+        });
+        self.jobs.send(job).map_err(|_| PoolError::Unavailable)?;
+        result.await.map_err(|_| PoolError::Unavailable)
+    }
+}
+
+/// One hashing thread: lowers its own priority, then runs jobs until the pool is
+/// dropped. A panicking job loses its result (the caller gets `Unavailable`), not the
+/// thread.
+fn hashing_thread(hasher: &PasswordHasher, queue: &Mutex<mpsc::Receiver<Job>>) {
+    // On Linux the nice value is per thread, so this touches no other thread. It is
+    // relative to what the process was started with (19 is the lowest).
+    let lowered = rustix::process::getpriority_process(None)
+        .and_then(|nice| rustix::process::setpriority_process(None, (nice + HASHING_NICE).min(19)));
+    if let Err(error) = lowered {
+        tracing::warn!(%error, "cannot lower the priority of a password hashing thread");
+    }
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            // Another thread panicked while holding the lock (it never does: the lock
+            // is held only to receive); the queue itself is intact.
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(hasher)));
     }
 }
 
@@ -156,6 +213,25 @@ mod tests {
         })
         .unwrap();
         PasswordPool::new(hasher, NonZeroUsize::new(concurrency).unwrap())
+    }
+
+    #[tokio::test]
+    async fn hashing_runs_on_lower_priority_threads_of_its_own() {
+        let pool = pool(1);
+        let (name, nice) = pool
+            .run(|_| {
+                (
+                    std::thread::current().name().map(str::to_owned),
+                    rustix::process::getpriority_process(None).unwrap(),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("rampart-argon2-0"));
+        // The test's own thread keeps its priority; the hashing thread is at least
+        // HASHING_NICE lower (higher nice), whatever the test runner started at.
+        let ours = rustix::process::getpriority_process(None).unwrap();
+        assert_eq!(nice, (ours + HASHING_NICE).min(19));
     }
 
     #[tokio::test]
