@@ -9,11 +9,14 @@
 #   (e) Rampart on a route needing a session cookie
 #   (f) nginx auth_request to Rampart's /auth/verify, then proxying
 #   (g) nginx auth_request to a trivial always-200 endpoint (the floor of forward-auth)
+#       — an nginx of its own, on the same core as Rampart in (f)
 # and prints requests/s, p50, p99 and the ratios the targets are stated in.
 #
-# Servers are pinned to CPU 0 and wrk to CPU 1 (this machine has 2 cores), so every
-# proxy gets one core and the load generator never competes with it. Access logs are
-# off on both sides (nginx `access_log off`, Rampart `logging.level = "warn"`).
+# The machine has 2 cores: the proxy under test (nginx or Rampart, and the auth
+# endpoint in f/g) is pinned to CPU 0; wrk and the upstream share CPU 1. Every proxy
+# gets the same single core and is never preempted by its own upstream. Access logs
+# are off on both sides (nginx `access_log off`, Rampart `logging.level = "warn"`).
+# KEEP_WORK=1 keeps the temporary directory (configs, logs, raw wrk output).
 #
 # Usage: bench/proxy/run.sh [--duration 10s] [--connections 64] [--out FILE]
 set -euo pipefail
@@ -40,7 +43,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -49,50 +52,70 @@ cargo build --release --locked -q -p rampart-cli
 rampart=$PWD/target/release/rampart
 
 UP=18080; NGX=18081; FWD=18082; FLOOR=18083; RMP=18090
+# The proxy under test (nginx or Rampart) gets a core of its own; the load generator
+# and the upstream share the other. The upstream costs a few microseconds per
+# request, so the load generator still has most of its core, and the proxy is never
+# preempted by the process it forwards to — what is measured is the proxy's own cost.
+PROXY_CPU=0; LOAD_CPU=1; UPSTREAM_CPU=1
 
-# --- nginx: upstream (a), reverse proxy (b), auth_request fronts (f, g) -----------
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
+# --- nginx: the upstream and the floor endpoint, in their own process ----------------
+# The upstream is a separate process in every case, as it is in any deployment: a
+# proxy that shared a worker with its upstream would skip the cross-process wake-up
+# that every real proxy pays, and the comparison would flatter nginx.
+nginx_conf() { # name cpu body
+  mkdir -p "$work/$1"
+  cat > "$work/$1/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
+  client_body_temp_path $work/$1/body;
+  proxy_temp_path $work/$1/proxy;
+  fastcgi_temp_path $work/$1/fastcgi;
+  uwsgi_temp_path $work/$1/uwsgi;
+  scgi_temp_path $work/$1/scgi;
   keepalive_requests 1000000;
+$3
+}
+NGINX
+  taskset -c "$2" nginx -p "$work/$1" -c "$work/$1/nginx.conf" -e "$work/$1/error.log" &
+  pids+=($!)
+}
+nginx_conf upstream "$UPSTREAM_CPU" "
+  # (a) the upstream: a small fixed body.
+  server { listen 127.0.0.1:$UP;  location / { return 200 \"hello from the upstream\\n\"; } }
+"
+# (g) the floor of forward-auth: an endpoint that always says yes, on the proxy's
+# core like Rampart in (f), so both auth services compete with nginx for one core.
+nginx_conf floor "$PROXY_CPU" "
+  server { listen 127.0.0.1:$FLOOR; location = /ok { return 200; } }
+"
+# --- nginx: the proxy (b) and the auth_request fronts (f, g) --------------------------
+nginx_conf front "$PROXY_CPU" "
   upstream app     { server 127.0.0.1:$UP;  keepalive 128; }
   upstream rampart { server 127.0.0.1:$RMP; keepalive 128; }
   upstream floor   { server 127.0.0.1:$FLOOR; keepalive 128; }
-  # (a) the upstream: a small fixed body.
-  server { listen 127.0.0.1:$UP;  location / { return 200 "hello from the upstream\n"; } }
   # (b) plain reverse proxy with upstream keep-alive.
   server {
     listen 127.0.0.1:$NGX;
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
   }
   # (f) forward-auth to Rampart, (g) forward-auth to a trivial endpoint.
   server {
     listen 127.0.0.1:$FWD;
     location = /_rampart { internal; proxy_pass http://rampart/auth/verify; proxy_pass_request_body off;
-      proxy_set_header Content-Length ""; proxy_set_header X-Original-URI \$request_uri;
+      proxy_set_header Content-Length \"\"; proxy_set_header X-Original-URI \$request_uri;
       proxy_set_header X-Original-Method \$request_method; proxy_set_header X-Forwarded-Host \$host;
-      proxy_http_version 1.1; proxy_set_header Connection ""; }
+      proxy_http_version 1.1; proxy_set_header Connection \"\"; }
     location = /_floor { internal; proxy_pass http://floor/ok; proxy_pass_request_body off;
-      proxy_set_header Content-Length ""; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    location /app/   { auth_request /_rampart; proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    location /floor/ { auth_request /_floor;   proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+      proxy_set_header Content-Length \"\"; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+    location /app/   { auth_request /_rampart; proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+    location /floor/ { auth_request /_floor;   proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
   }
-  server { listen 127.0.0.1:$FLOOR; location = /ok { return 200; } }
-}
-NGINX
-taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
+"
 
 # --- Rampart ------------------------------------------------------------------------
 mkdir -p "$work/rampart"
@@ -147,7 +170,7 @@ password="bench-password-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s\n' "$password" | "$rampart" admin create --config "$work/rampart/rampart.toml" --username bench >/dev/null 2>&1 \
   || { "$rampart" migrate --config "$work/rampart/rampart.toml" >/dev/null;
        printf '%s\n' "$password" | "$rampart" admin create --config "$work/rampart/rampart.toml" --username bench >/dev/null; }
-taskset -c 0 "$rampart" serve --config "$work/rampart/rampart.toml" >"$work/rampart/stdout" 2>"$work/rampart/stderr" &
+taskset -c "$PROXY_CPU" "$rampart" serve --config "$work/rampart/rampart.toml" >"$work/rampart/stdout" 2>"$work/rampart/stderr" &
 pids+=($!)
 
 wait_port() {
@@ -175,22 +198,27 @@ run() { # label url [header]
   local label=$1 url=$2 header=${3:-}
   # Warm-up: fills connection pools and caches (verified tokens, sessions).
   if [ -n "$header" ]; then
-    taskset -c 1 wrk -t1 -c"$connections" -d2s -H "$header" "$url" >/dev/null
-    taskset -c 1 wrk -t1 -c"$connections" -d"$duration" --latency -H "$header" "$url" > "$work/$label.txt"
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$connections" -d2s -H "$header" "$url" >/dev/null
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$connections" -d"$duration" --latency -H "$header" "$url" > "$work/$label.txt"
   else
-    taskset -c 1 wrk -t1 -c"$connections" -d2s "$url" >/dev/null
-    taskset -c 1 wrk -t1 -c"$connections" -d"$duration" --latency "$url" > "$work/$label.txt"
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$connections" -d2s "$url" >/dev/null
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$connections" -d"$duration" --latency "$url" > "$work/$label.txt"
   fi
   python3 - "$label" "$work/$label.txt" >> "$results" <<'PY'
 import re, sys
 label, path = sys.argv[1], sys.argv[2]
 text = open(path).read()
+if "Latency Distribution" not in text:
+    sys.exit(f"wrk produced no latency figures for {label}:\n{text}")
 def ms(v):
-    n, unit = float(re.match(r"([\d.]+)", v).group(1)), re.search(r"(us|ms|s)$", v).group(1)
-    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
+    if not m:
+        sys.exit(f"cannot read wrk latency {v!r} for {label}")
+    n, unit = float(m.group(1)), m.group(2)
+    return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(f"{label}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{errors.group(1) if errors else 0}")
 PY
