@@ -38,8 +38,10 @@ pub enum Command {
     /// Apply pending database migrations (or list them with --dry-run).
     Migrate(MigrateArgs),
     /// Take a consistent online snapshot of the SQLite database with a checksum file.
+    /// Not available in this build yet (F-BACKUP): it says so and exits with code 3.
     Backup(BackupArgs),
     /// Restore a snapshot taken by `rampart backup` after verifying its checksum.
+    /// Not available in this build yet (F-BACKUP): it says so and exits with code 3.
     Restore(RestoreArgs),
     /// Inspect and rotate keys (data keys, signing keys, master key).
     #[command(subcommand)]
