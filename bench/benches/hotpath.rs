@@ -28,21 +28,16 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
+use rampart_cli::services;
 use rampart_config::Config;
-use rampart_core::audit::{AuditOptions, Auditor, CheckpointSigner};
-use rampart_core::identity::{RoleDefinition, Roles};
 use rampart_core::keys::DataKeys;
 use rampart_core::{Clock, SystemClock};
 use rampart_crypto::password::{Argon2Params, PasswordConfig, PasswordHasher, Verification};
 use rampart_crypto::{MasterKey, SecretString};
-use rampart_identity::accounts::{
-    self, Accounts, AccountsDeps, AccountsSettings, ClientContext, LoginStep, NewAccount,
-};
+use rampart_identity::accounts::{ClientContext, LoginStep, NewAccount};
 use rampart_identity::authenticate::Authenticator;
-use rampart_identity::fanout::{Fanout, Targets};
-use rampart_identity::sessions::{ClientDetails, CredentialRevoker, Sessions};
-use rampart_identity::tokens::api::ApiTokens;
-use rampart_identity::tokens::{AccessClaims, SigningKeys, Tokens};
+use rampart_identity::sessions::ClientDetails;
+use rampart_identity::tokens::{AccessClaims, Tokens};
 use rampart_ratelimit::{Bucket, Key, Limit, RateLimiter};
 use rampart_store::Backend;
 use rampart_store::testing::TestDb;
@@ -71,8 +66,8 @@ fn config() -> Config {
     .expect("bench config")
 }
 
-/// The identity services, wired as `rampart_cli::services::identity` wires them for
-/// `rampart serve`, with a signed-in user's access token.
+/// The identity services, wired by `rampart_cli::services` as for `rampart serve`,
+/// with a signed-in user's access token.
 struct Identity {
     authenticator: Arc<Authenticator>,
     tokens: Arc<Tokens>,
@@ -95,104 +90,16 @@ async fn identity() -> Identity {
         .await
         .expect("data keys"),
     );
-    let audit = Arc::new(
-        Auditor::start(
-            Arc::new(db.store().clone()),
-            AuditOptions::default(),
-            CheckpointSigner::from_data_keys(&keys),
-            Arc::clone(&clock),
-        )
+    let audit = services::start_audit(&config, db.store(), &keys, Arc::clone(&clock))
         .await
-        .expect("auditor"),
-    );
-    let shared = Arc::new(db.store().clone());
-    let fanout = Fanout::local();
-    let sessions = Arc::new(
-        Sessions::new(
-            &config.session,
-            shared.clone(),
-            Arc::clone(&keys),
-            Arc::clone(&clock),
-            Arc::clone(&audit),
-        )
-        .with_fanout(Arc::clone(&fanout)),
-    );
-    let signing = Arc::new(
-        SigningKeys::open(
-            &config.jwt,
-            shared.clone(),
-            Arc::clone(&keys),
-            Arc::clone(&clock),
-        )
-        .await
-        .expect("signing keyring"),
-    );
-    let tokens = Arc::new(
-        Tokens::new(
-            &config.jwt,
-            signing,
-            shared.clone(),
-            Arc::clone(&keys),
-            Arc::clone(&clock),
-            Arc::clone(&audit),
-        )
-        .with_fanout(Arc::clone(&fanout)),
-    );
-    let api_tokens = Arc::new(
-        ApiTokens::new(
-            &config.api_tokens,
-            shared.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&audit),
-        )
-        .with_fanout(Arc::clone(&fanout)),
-    );
-    let revoker = Arc::new(CredentialRevoker::new(
-        Arc::clone(&sessions),
-        Arc::clone(&tokens),
-        Arc::clone(&api_tokens),
-    ));
-    let roles = config
-        .roles
-        .iter()
-        .map(|(name, role)| {
-            (
-                name.clone(),
-                RoleDefinition {
-                    permissions: role.permissions.clone(),
-                    require_mfa: role.require_mfa,
-                },
-            )
-        })
-        .collect();
-    let accounts = Arc::new(
-        Accounts::new(
-            AccountsDeps {
-                store: shared,
-                keys: Arc::clone(&keys),
-                clock: Arc::clone(&clock),
-                audit: Arc::clone(&audit),
-                roles: Arc::new(Roles::new(roles, config.api_tokens.allow_admin)),
-                revoker,
-            },
-            accounts::password_hasher(&config).expect("password hasher"),
-            AccountsSettings::from_config(&config),
-        )
-        .with_fanout(Arc::clone(&fanout)),
-    );
-    fanout.attach(Targets {
-        sessions: Arc::downgrade(&sessions),
-        tokens: Arc::downgrade(&tokens),
-        api_tokens: Arc::downgrade(&api_tokens),
-        accounts: Arc::downgrade(&accounts),
-    });
-    let authenticator = Arc::new(Authenticator::new(
-        sessions,
-        Arc::clone(&tokens),
-        api_tokens,
-        accounts.clone(),
-        false,
-    ));
+        .expect("auditor");
+    let roles = Arc::new(services::roles(&config));
+    let fanout = services::fanout(&config, services::FanoutRole::Server).expect("fan-out");
+    let (accounts, authenticator) =
+        services::identity(&config, db.store(), &keys, &audit, &clock, &roles, &fanout)
+            .await
+            .expect("identity services");
+    let tokens = Arc::clone(authenticator.tokens());
 
     // A user, signed in with the password grant's flow: login, then a token pair.
     let password = SecretString::from(PASSWORD);

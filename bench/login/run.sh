@@ -49,10 +49,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-for tool in nginx wrk taskset curl python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
-done
-
 # wrk durations are whole seconds here (the flood is started before, and stopped
 # after, the measured run).
 secs=$(python3 -c 'import re,sys; m=re.fullmatch(r"(\d+)(s|m)?", sys.argv[1]); \
@@ -61,18 +57,8 @@ secs=$(python3 -c 'import re,sys; m=re.fullmatch(r"(\d+)(s|m)?", sys.argv[1]); \
 delay_ms=$(( 1000 * rate_connections / rate ))
 [ "$delay_ms" -ge 1 ] || { echo "--rate too high for --rate-connections (delay < 1 ms)" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/rampart-bench-login.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
-}
-trap cleanup EXIT
-
-echo "building rampart (release)…" >&2
-cargo build --release --locked -q -p rampart-cli
-rampart=$PWD/target/release/rampart
+. bench/lib.sh
+bench_setup login
 
 # Ports of their own, so this can run beside bench/proxy/run.sh (18080–18090).
 UP=18180; RMP=18190
@@ -98,54 +84,13 @@ PY
 fi
 
 # --- nginx: the upstream -------------------------------------------------------------
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "hello from the upstream\n"; } }
-}
-NGINX
-taskset -c 1 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
+start_nginx upstream 1 "$(upstream_server "$UP")"
 
 # --- Rampart ------------------------------------------------------------------------
 mkdir -p "$work/rampart"
-cat > "$work/rampart/rampart.toml" <<TOML
-mode = "dev"
-data_dir = "$work/rampart/data"
-public_url = "http://127.0.0.1:$RMP"
-
-[server]
-listen = "127.0.0.1:$RMP"
-
-[logging]
-level = "warn"
-
-[metrics]
-enabled = false
-
-[session]
-cookie_secure = false
-
-# Every request comes from 127.0.0.1: budgets far above what one core can serve.
-[rate_limit.classes.general]
-rate = 10000000
-burst = 10000000
-
-[rate_limit.classes.auth]
-rate = 10000000
-burst = 10000000
+{
+  rampart_config "$work/rampart/data" "$RMP"
+  cat <<TOML
 
 # Only successful logins are made; a lockout would end the run if one failed.
 [auth.lockout]
@@ -160,20 +105,10 @@ path_prefix = "/private"
 upstream = "app"
 auth = "required"
 TOML
-password="bench-password-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-printf '%s\n' "$password" | "$rampart" admin create --config "$work/rampart/rampart.toml" --username bench >/dev/null 2>&1 \
-  || { "$rampart" migrate --config "$work/rampart/rampart.toml" >/dev/null;
-       printf '%s\n' "$password" | "$rampart" admin create --config "$work/rampart/rampart.toml" --username bench >/dev/null; }
+} > "$work/rampart/rampart.toml"
+create_user "$work/rampart/rampart.toml"
 taskset -c 0 "$rampart" serve --config "$work/rampart/rampart.toml" >"$work/rampart/stdout" 2>"$work/rampart/stderr" &
 pids+=($!)
-
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "port $1 never opened" >&2; exit 1
-}
 for port in $UP $RMP; do wait_port "$port"; done
 
 login_body="{\"grant_type\":\"password\",\"username\":\"bench\",\"password\":\"$password\"}"

@@ -34,22 +34,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-for tool in nginx wrk taskset curl python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
-done
-
-work=$(mktemp -d /tmp/rampart-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo "building rampart (release)…" >&2
-cargo build --release --locked -q -p rampart-cli
-rampart=$PWD/target/release/rampart
+. bench/lib.sh
+bench_setup proxy
 
 UP=18080; NGX=18081; FWD=18082; FLOOR=18083; RMP=18090
 # The proxy under test (nginx or Rampart) gets a core of its own; the load generator
@@ -58,43 +44,18 @@ UP=18080; NGX=18081; FWD=18082; FLOOR=18083; RMP=18090
 # preempted by the process it forwards to — what is measured is the proxy's own cost.
 PROXY_CPU=0; LOAD_CPU=1; UPSTREAM_CPU=1
 
-# --- nginx: the upstream and the floor endpoint, in their own process ----------------
+# --- nginx: the upstream, in its own process -----------------------------------------
 # The upstream is a separate process in every case, as it is in any deployment: a
 # proxy that shared a worker with its upstream would skip the cross-process wake-up
 # that every real proxy pays, and the comparison would flatter nginx.
-nginx_conf() { # name cpu body
-  mkdir -p "$work/$1"
-  cat > "$work/$1/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/$1/nginx.pid;
-error_log $work/$1/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/$1/body;
-  proxy_temp_path $work/$1/proxy;
-  fastcgi_temp_path $work/$1/fastcgi;
-  uwsgi_temp_path $work/$1/uwsgi;
-  scgi_temp_path $work/$1/scgi;
-  keepalive_requests 1000000;
-$3
-}
-NGINX
-  taskset -c "$2" nginx -p "$work/$1" -c "$work/$1/nginx.conf" -e "$work/$1/error.log" &
-  pids+=($!)
-}
-nginx_conf upstream "$UPSTREAM_CPU" "
-  # (a) the upstream: a small fixed body.
-  server { listen 127.0.0.1:$UP;  location / { return 200 \"hello from the upstream\\n\"; } }
-"
+start_nginx upstream "$UPSTREAM_CPU" "$(upstream_server "$UP")"
 # (g) the floor of forward-auth: an endpoint that always says yes, on the proxy's
 # core like Rampart in (f), so both auth services compete with nginx for one core.
-nginx_conf floor "$PROXY_CPU" "
+start_nginx floor "$PROXY_CPU" "
   server { listen 127.0.0.1:$FLOOR; location = /ok { return 200; } }
 "
 # --- nginx: the proxy (b) and the auth_request fronts (f, g) --------------------------
-nginx_conf front "$PROXY_CPU" "
+start_nginx front "$PROXY_CPU" "
   upstream app     { server 127.0.0.1:$UP;  keepalive 128; }
   upstream rampart { server 127.0.0.1:$RMP; keepalive 128; }
   upstream floor   { server 127.0.0.1:$FLOOR; keepalive 128; }
@@ -119,31 +80,10 @@ nginx_conf front "$PROXY_CPU" "
 
 # --- Rampart ------------------------------------------------------------------------
 mkdir -p "$work/rampart"
-cat > "$work/rampart/rampart.toml" <<TOML
-mode = "dev"
-data_dir = "$work/rampart/data"
-public_url = "http://127.0.0.1:$RMP"
-
-[server]
-listen = "127.0.0.1:$RMP"
-trusted_proxies = ["127.0.0.1/32"]
-
-[logging]
-level = "warn"
-
-[metrics]
-enabled = false
-
-[session]
-cookie_secure = false
-
-[rate_limit.classes.general]
-rate = 10000000
-burst = 10000000
-
-[rate_limit.classes.auth]
-rate = 10000000
-burst = 10000000
+{
+  # nginx in front (f) is a trusted proxy: its X-Forwarded-* describe the request.
+  rampart_config "$work/rampart/data" "$RMP" 'trusted_proxies = ["127.0.0.1/32"]'
+  cat <<TOML
 
 [upstreams.app]
 url = "http://127.0.0.1:$UP"
@@ -166,20 +106,10 @@ path_prefix = "/app"
 upstream = "app"
 auth = "required"
 TOML
-password="bench-password-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-printf '%s\n' "$password" | "$rampart" admin create --config "$work/rampart/rampart.toml" --username bench >/dev/null 2>&1 \
-  || { "$rampart" migrate --config "$work/rampart/rampart.toml" >/dev/null;
-       printf '%s\n' "$password" | "$rampart" admin create --config "$work/rampart/rampart.toml" --username bench >/dev/null; }
+} > "$work/rampart/rampart.toml"
+create_user "$work/rampart/rampart.toml"
 taskset -c "$PROXY_CPU" "$rampart" serve --config "$work/rampart/rampart.toml" >"$work/rampart/stdout" 2>"$work/rampart/stderr" &
 pids+=($!)
-
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "port $1 never opened" >&2; exit 1
-}
 for port in $UP $NGX $FWD $FLOOR $RMP; do wait_port "$port"; done
 
 token=$(curl -sf -X POST "http://127.0.0.1:$RMP/api/v1/auth/token" -H 'content-type: application/json' \

@@ -35,10 +35,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-for tool in nginx wrk taskset curl python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
-done
-
 REDIS_URL=${RAMPART_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 PG_HOST=127.0.0.1; PG_USER=postgres
 have_redis=0
@@ -54,55 +50,20 @@ else
   echo "note: PostgreSQL at $PG_HOST is not reachable: cases (iv)-(v) are skipped" >&2
 fi
 
-work=$(mktemp -d /tmp/rampart-bench-ratelimit.XXXXXX)
 suffix=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 db="rampart_bench_$suffix"
 db_created=0
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+bench_cleanup() {
   if [ "$db_created" = 1 ]; then dropdb -h "$PG_HOST" -U "$PG_USER" --if-exists --force "$db" || true; fi
-  if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
 }
-trap cleanup EXIT
-
-echo "building rampart (release)…" >&2
-cargo build --release --locked -q -p rampart-cli
-rampart=$PWD/target/release/rampart
+. bench/lib.sh
+bench_setup ratelimit
 
 # Ports of their own, so this can run beside bench/proxy/run.sh (18080–18090).
 UP=18280; RMP=18290; RMP2=18291
 
 # --- nginx: the upstream -------------------------------------------------------------
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "hello from the upstream\n"; } }
-}
-NGINX
-taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
-
-wait_port() {
-  for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "port $1 never opened" >&2; return 1
-}
+start_nginx upstream 0 "$(upstream_server "$UP")"
 wait_port $UP
 
 # --- Rampart ------------------------------------------------------------------------
@@ -110,31 +71,9 @@ wait_port $UP
 write_config() {
   local name=$1 port=$2 extra=$3
   mkdir -p "$work/$name"
-  cat > "$work/$name/rampart.toml" <<TOML
-mode = "dev"
-data_dir = "$work/$name/data"
-public_url = "http://127.0.0.1:$port"
-
-[server]
-listen = "127.0.0.1:$port"
-
-[logging]
-level = "warn"
-
-[metrics]
-enabled = false
-
-[session]
-cookie_secure = false
-
-# Every request comes from 127.0.0.1: one per-IP budget, far above what is sent.
-[rate_limit.classes.general]
-rate = 10000000
-burst = 10000000
-
-[rate_limit.classes.auth]
-rate = 10000000
-burst = 10000000
+  {
+    rampart_config "$work/$name/data" "$port"
+    cat <<TOML
 
 [upstreams.app]
 url = "http://127.0.0.1:$UP"
@@ -146,6 +85,7 @@ upstream = "app"
 auth = "public"
 $extra
 TOML
+  } > "$work/$name/rampart.toml"
 }
 
 # start NAME PORT [ENV=VALUE…]: starts `rampart serve` on CPU 0; sets $started.
