@@ -1,8 +1,8 @@
 //! The one error envelope, and the one place where fault kinds become status codes.
 //!
 //! Handlers return [`ApiError`]. Its `IntoResponse` does not render a body: it puts
-//! the error into a response extension, and the envelope middleware
-//! ([`crate::middleware::envelope`]) renders
+//! the error into a response extension, and the edge service
+//! ([`crate::edge::Edge`], through [`crate::middleware::render_error`]) renders
 //! `{"error":{"code","message","request_id"}}` with the request id and logs the
 //! internal cause. Internal text therefore never reaches a client, and every error —
 //! including axum's own 404/405 and a caught panic — has the same shape.

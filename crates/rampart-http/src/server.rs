@@ -159,8 +159,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// A request the listener refused after reading its head. The envelope middleware
-/// ([`crate::middleware::envelope`]) answers it — with the request id, the security
+/// A request the listener refused after reading its head. The edge service
+/// ([`crate::edge::Edge`]) answers it — with the request id, the security
 /// headers and `Connection: close` — and no handler or upstream ever sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadRefusal {
