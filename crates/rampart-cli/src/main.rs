@@ -9,11 +9,6 @@ use rampart_cli::cli::{
 };
 use rampart_cli::commands::{self, exit, unavailable};
 
-// The proxied path allocates a little on every request; mimalloc serves that from
-// thread-local pages where glibc malloc showed up as a tenth of the profile.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
