@@ -10,7 +10,7 @@ use rampart_core::FakeClock;
 use rampart_crypto::SecretString;
 use rampart_ratelimit::{FALLBACK_GAUGE, Key, Limit, RateLimiter};
 
-use crate::redis_server::RedisServer;
+use rampart_testkit::redis_server::RedisServer;
 
 fn gauge(snapshotter: &Snapshotter) -> Option<f64> {
     snapshotter
